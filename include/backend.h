@@ -1,0 +1,87 @@
+/* The one interface between the filesystem and a mail protocol. The FUSE layer sees folders,
+ * message metadata and byte ranges; it never sees a command or a socket. Backends are
+ * read-only: nothing here can change a mailbox. All operations may be called concurrently from
+ * several threads; a backend serialises access to its connections itself. */
+#pragma once
+#include <glib.h>
+#include "msg.h"
+#include "stats.h"
+
+typedef struct mf_backend mf_backend;
+
+typedef struct {
+	char *path;          /* display path: components made by mf_folder_component, joined by '/' */
+	char *raw;           /* the backend's own name for it (IMAP: server mailbox name) */
+	gboolean selectable; /* FALSE: a directory that only holds child folders */
+} mf_folder;
+void mf_folder_free(mf_folder *f);
+
+typedef struct {
+	guint32 uidvalidity; /* identity epoch: a change means every message is new */
+	GPtrArray *msgs;     /* mf_msg_meta*, ascending uid, owned */
+} mf_listing;
+void mf_listing_free(mf_listing *l);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_listing, mf_listing_free)
+
+enum {
+	MF_BACKEND_FOLDERS = 1 << 0, /* more than one folder (else a single INBOX) */
+	MF_BACKEND_PARTIAL = 1 << 1, /* fetch() can return a byte range cheaply */
+	MF_BACKEND_FLAGS = 1 << 2,   /* mf_msg_meta.flags are meaningful */
+};
+
+/* Called by fetch_many for each body as it arrives (from the calling thread). The callee may
+ * keep a reference to body. */
+typedef void (*mf_body_cb)(const mf_msg_meta *m, GBytes *body, gpointer user_data);
+
+typedef struct {
+	const char *name; /* "imap", "pop3" */
+	/* Connect, authenticate and check the account works; called before daemonizing so that a
+	 * bad password or certificate is reported on stderr. */
+	gboolean (*open)(mf_backend *b, GError **err);
+	/* mf_folder*, parents before children. */
+	GPtrArray *(*list_folders)(mf_backend *b, GError **err);
+	/* All messages of one selectable folder, envelopes only, never a body. */
+	mf_listing *(*list_messages)(mf_backend *b, const mf_folder *f, GError **err);
+	/* Bytes [off, off+len) of a message as the server renders it; len == 0 means to the end.
+	 * Returns fewer bytes if the message is shorter; never pads. MF_ERR_STALE if uidvalidity is
+	 * no longer current, MF_ERR_NOT_FOUND if the message is gone. */
+	GBytes *(*fetch)(mf_backend *b, const mf_folder *f, guint32 uidvalidity, const mf_msg_meta *m,
+			 guint64 off, guint64 len, GError **err);
+	/* Optional (may be NULL): whole bodies of several messages in one pipelined exchange,
+	 * for read-ahead across files. */
+	gboolean (*fetch_many)(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
+			       GPtrArray *metas, mf_body_cb cb, gpointer user_data, GError **err);
+	/* Close connections (e.g. before exit); the backend may reopen on the next call. */
+	void (*close)(mf_backend *b);
+	void (*free)(mf_backend *b);
+} mf_backend_ops;
+
+struct mf_backend {
+	const mf_backend_ops *ops;
+	guint caps;       /* MF_BACKEND_* */
+	mf_stats *stats;  /* not owned */
+};
+
+/* Everything a backend needs to reach the account; filled by main from URL and options. */
+typedef struct {
+	char *scheme;         /* "imap", "imaps", "pop3", "pop3s" */
+	char *user;           /* decoded */
+	char *host;
+	guint16 port;
+	gboolean implicit_tls;/* imaps/pop3s */
+	char *password;       /* never logged; registered with mf_log_add_secret */
+	char *cafile;         /* or NULL */
+	gboolean allow_plaintext;
+	gboolean apop;        /* POP3: use APOP (only when asked for) */
+	int connections;      /* pool size */
+	int timeout_sec;
+	mf_stats *stats;
+} mf_account;
+
+mf_backend *mf_imap_backend_new(const mf_account *a);
+mf_backend *mf_pop3_backend_new(const mf_account *a);
+
+/* Parse "imaps://[user@]host[:port][/]" etc. into scheme/user/host/port/implicit_tls.
+ * user is percent-decoded and defaults to the local login name. */
+gboolean mf_account_parse_url(mf_account *a, const char *url, GError **err);
+void mf_account_clear(mf_account *a);

@@ -1,0 +1,17 @@
+/* Cache of whole message bodies: a memory LRU bounded in bytes, backed by an optional on-disk
+ * directory (private, 0700) bounded in bytes, so a body is downloaded once per machine.
+ * Keys are opaque strings chosen by the caller; they must encode (folder, UIDVALIDITY, UID)
+ * since a body is immutable only under that triple. Thread-safe. */
+#pragma once
+#include <glib.h>
+
+typedef struct mf_bodycache mf_bodycache;
+
+/* disk_dir NULL or disk_max 0: memory only. The directory is created if needed. */
+mf_bodycache *mf_bodycache_new(const char *disk_dir, guint64 mem_max, guint64 disk_max);
+void mf_bodycache_free(mf_bodycache *c);
+
+/* A new reference, or NULL. */
+GBytes *mf_bodycache_lookup(mf_bodycache *c, const char *key);
+void mf_bodycache_insert(mf_bodycache *c, const char *key, GBytes *body);
+void mf_bodycache_remove(mf_bodycache *c, const char *key);

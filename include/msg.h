@@ -1,0 +1,27 @@
+/* What the filesystem knows about one message: backend-neutral, decoded to UTF-8. The
+ * backends fill it from an IMAP ENVELOPE or from POP3 "TOP n 0" headers. */
+#pragma once
+#include <glib.h>
+
+#define MF_NO_DATE G_MININT64
+
+typedef struct {
+	guint32 uid;          /* IMAP UID; for POP3 a stable ordinal the backend chooses */
+	char *id;             /* the unique part of the file name: decimal UID (IMAP) or escaped UIDL (POP3) */
+	guint64 size;         /* octets a read returns: RFC822.SIZE / LIST size until verified */
+	gboolean size_exact;  /* TRUE once the size was confirmed by fetching the whole body */
+	gint64 internaldate;  /* epoch seconds; MF_NO_DATE if unknown (POP3) */
+	gint64 date;          /* epoch seconds from the Date header; MF_NO_DATE if missing/invalid */
+	char *date_raw;       /* Date header as sent, or NULL */
+	char *from;           /* decoded, "Name <addr>" list, or NULL */
+	char *from_name;      /* the display name of the first sender, else its address, or NULL */
+	char *to;             /* decoded list, or NULL */
+	char *subject;        /* decoded, or NULL */
+	char *message_id;     /* or NULL */
+	char *flags;          /* space-separated IMAP flags, NULL when the backend has none */
+} mf_msg_meta;
+
+mf_msg_meta *mf_msg_meta_new(void);
+void mf_msg_meta_free(mf_msg_meta *m);
+mf_msg_meta *mf_msg_meta_copy(const mf_msg_meta *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_msg_meta, mf_msg_meta_free)

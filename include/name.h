@@ -1,0 +1,19 @@
+/* File and directory names. Pure functions; see doc/design.md "Names" for the format. */
+#pragma once
+#include <glib.h>
+#include "msg.h"
+
+#define MF_NAME_MAX 255
+
+/* "YYYY-MM-DD HHMM <sender> - <subject>.<id>.eml", UTC. The date is Date:, else INTERNALDATE.
+ * Always valid UTF-8 (NFC), <= 255 bytes, no '/', NUL, C0/C1 controls or bidi controls, never
+ * starting with '.' or '-', ends with ".<id>.eml". Depends only on the envelope fields and id. */
+char *mf_make_message_name(const mf_msg_meta *m);
+
+/* One path component for a decoded folder name: '/' and unsafe characters escaped, a leading
+ * '.' escaped, never "." or "..", <= 255 bytes. Deterministic and collision-free for distinct
+ * inputs (escapes are '%XX' and '%' itself is escaped). */
+char *mf_folder_component(const char *decoded);
+
+/* Does `name` satisfy every rule above (used by tests and as a debug assertion)? */
+gboolean mf_name_is_safe(const char *name);

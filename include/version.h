@@ -1,0 +1,2 @@
+#pragma once
+#define MAILFS_VERSION "0.1.0"
