@@ -1,0 +1,3 @@
+#include "mferror.h"
+
+G_DEFINE_QUARK(mailfs-error-quark, mf_error)
