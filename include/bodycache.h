@@ -10,6 +10,9 @@ typedef struct mf_bodycache mf_bodycache;
 /* disk_dir NULL or disk_max 0: memory only. The directory is created if needed. */
 mf_bodycache *mf_bodycache_new(const char *disk_dir, guint64 mem_max, guint64 disk_max);
 void mf_bodycache_free(mf_bodycache *c);
+/* FALSE if no directory was asked for, or it could not be created or written (the cache then
+ * works in memory only; the caller may want to say so). */
+gboolean mf_bodycache_has_disk(mf_bodycache *c);
 
 /* A new reference, or NULL. */
 GBytes *mf_bodycache_lookup(mf_bodycache *c, const char *key);

@@ -96,16 +96,12 @@ void mf_log_protocol(const char *conn, gboolean sent, const char *data, gsize le
 	g_autoptr(GString) s = g_string_new(NULL);
 	g_string_append_printf(s, "%s %s ", conn ? conn : "?", sent ? ">" : "<");
 	if (redact_line) {
-		/* Keep the tag and the command word only: the rest may carry credentials. */
-		gsize keep = 0;
-		int words = 0;
-		while (keep < len && words < 2) {
-			if (data[keep] == ' ')
-				words++;
-			if (words < 2)
-				keep++;
-		}
-		g_string_append_len(s, data, keep);
+		/* Keep the tag and the command word only, and only when both are there: a bare SASL
+		 * response line is nothing but credentials. */
+		const char *sp1 = memchr(data, ' ', len);
+		const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (sp1 + 1 - data)) : NULL;
+		if (sp2)
+			g_string_append_len(s, data, sp2 - data);
 		g_string_append(s, " <credentials hidden>");
 	} else {
 		gsize shown = MIN(len, 300);

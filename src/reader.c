@@ -45,6 +45,7 @@ struct mf_reader {
 	mf_node *last_from_start; /* the last message read from offset 0 */
 	guint streak;         /* how many files in a row were read in folder order */
 	GThreadPool *prefetcher;
+	gboolean stopping;    /* queued read-ahead is dropped at unmount */
 };
 
 typedef struct {
@@ -175,6 +176,11 @@ static void prefetch_run(gpointer data, gpointer user_data)
 {
 	prefetch_job *job = data;
 	mf_reader *r = job->r;
+	if (g_atomic_int_get(&r->stopping)) {
+		g_ptr_array_unref(job->nodes);
+		g_free(job);
+		return;
+	}
 	g_autoptr(GPtrArray) metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
 	for (guint i = 0; i < job->nodes->len; i++)
 		g_ptr_array_add(metas, mf_model_msg_meta(r->model, job->nodes->pdata[i]));
@@ -436,7 +442,8 @@ void mf_reader_free(mf_reader *r)
 {
 	if (!r)
 		return;
-	g_thread_pool_free(r->prefetcher, TRUE, TRUE);
+	g_atomic_int_set(&r->stopping, TRUE);
+	g_thread_pool_free(r->prefetcher, FALSE, TRUE);
 	g_hash_table_destroy(r->states);
 	g_cond_clear(&r->prefetch_done);
 	g_mutex_clear(&r->lock);

@@ -1,0 +1,15 @@
+/* IMAP UID sets ("1:500,502,9000:9010"): the compact form for commands and for ESEARCH
+ * answers. Pure functions, no I/O. */
+#pragma once
+#include <glib.h>
+
+/* Split a set of UIDs into command-sized pieces: each piece names at most max_count UIDs and
+ * its text is at most max_len bytes (max_len >= 21, room for one "a:b" range). The input need
+ * not be sorted and may hold duplicates; the pieces are in ascending UID order and every UID
+ * appears exactly once. Returns char* strings, owned. */
+GPtrArray *mf_imap_uidset_chunks(const guint32 *uids, gsize n, guint max_count, gsize max_len);
+
+/* Expand a server-sent set (no '*', no 0) into `out` (GArray of guint32), in set order.
+ * Fails with MF_ERR_PROTOCOL on bad syntax or when more than max_count UIDs would result,
+ * so a hostile "1:4294967295" cannot exhaust memory. */
+gboolean mf_imap_uidset_parse(const char *s, guint max_count, GArray *out, GError **err);

@@ -1,0 +1,738 @@
+/* The IMAP backend: mf_backend_ops over a small pool of mf_imap_conn.
+ *
+ * Pool: at most a->connections connections, opened lazily. A caller checks one out for a
+ * whole operation (EXAMINE + FETCH must run on the same connection) and back in afterwards.
+ * Checkout prefers an idle connection that already has the wanted mailbox EXAMINEd, which
+ * saves a round trip per read. Every operation is read-only and so idempotent: when the
+ * connection turns out to be dead (server restart, autologout, NAT timeout) the operation is
+ * retried once on a freshly opened connection, so a dropped link costs one reconnect instead
+ * of an error. Throttling and server refusals are never retried here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "imap_conn.h"
+#include "imap_folders.h"
+#include "imap_parse.h"
+#include "imap_uidset.h"
+#include "log.h"
+#include "mailhdr.h"
+#include "mferror.h"
+
+/* One UID FETCH names at most this many messages, in at most this many bytes of set, so
+ * command lines stay under the 8 KiB servers are asked to accept (RFC 7162 §4). */
+#define LIST_CHUNK 2000
+#define SET_MAX_LEN 7000
+/* Folders up to this size are listed with one "UID FETCH 1:*". */
+#define SMALL_FOLDER 2000
+/* Large reads are split into pieces of this size sent pipelined. */
+#define PIECE ((guint64)1 << 20)
+#define LISTING_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"
+
+typedef struct {
+	mf_backend base;
+	char *host, *user, *password, *cafile;
+	guint16 port;
+	gboolean implicit_tls, allow_plaintext;
+	int timeout_sec;
+	guint max_conns;
+
+	GMutex lock;
+	GCond cond;
+	GPtrArray *idle;  /* mf_imap_conn*, checked in */
+	guint total;      /* idle + checked out + being opened */
+	guint next_id;
+} ImapBackend;
+
+static ImapBackend *imap_backend(mf_backend *b)
+{
+	return (ImapBackend *)b;
+}
+
+/* ---- the pool ------------------------------------------------------------------------ */
+
+static mf_imap_conn *pool_open_conn(ImapBackend *ib, GError **err)
+{
+	g_mutex_lock(&ib->lock);
+	guint id = ++ib->next_id;
+	g_mutex_unlock(&ib->lock);
+	g_autofree char *label = g_strdup_printf("imap#%u", id);
+	mf_imap_conn_opts o = {
+		.host = ib->host, .port = ib->port, .implicit_tls = ib->implicit_tls,
+		.allow_plaintext = ib->allow_plaintext, .user = ib->user, .password = ib->password,
+		.cafile = ib->cafile, .timeout_sec = ib->timeout_sec, .stats = ib->base.stats,
+		.label = label,
+	};
+
+	return mf_imap_conn_open(&o, err);
+}
+
+/* An idle connection (preferring one with `mailbox` selected), else a new one if the pool
+ * has room, else wait. `fresh` asks for a newly opened connection: after a failure the idle
+ * ones may be just as dead (a server restart kills them all). */
+static mf_imap_conn *pool_checkout(ImapBackend *ib, const char *mailbox, gboolean fresh,
+				   GError **err)
+{
+	mf_imap_conn *c = NULL, *drop = NULL;
+
+	g_mutex_lock(&ib->lock);
+	for (;;) {
+		if (!fresh && ib->idle->len > 0) {
+			guint pick = ib->idle->len - 1; /* most recently used: least likely timed out */
+
+			for (guint i = 0; mailbox && i < ib->idle->len; i++) {
+				const char *sel = mf_imap_conn_selected(ib->idle->pdata[i]);
+
+				if (sel && !strcmp(sel, mailbox))
+					pick = i;
+			}
+			c = g_ptr_array_steal_index(ib->idle, pick);
+			break;
+		}
+		if (ib->total < ib->max_conns) {
+			ib->total++;
+			break;
+		}
+		if (fresh && ib->idle->len > 0) {
+			drop = g_ptr_array_steal_index(ib->idle, 0); /* its slot is reused */
+			break;
+		}
+		g_cond_wait(&ib->cond, &ib->lock);
+	}
+	g_mutex_unlock(&ib->lock);
+	if (c)
+		return c;
+	mf_imap_conn_logout(drop);
+	c = pool_open_conn(ib, err);
+	if (!c) {
+		g_mutex_lock(&ib->lock);
+		ib->total--;
+		g_cond_signal(&ib->cond);
+		g_mutex_unlock(&ib->lock);
+	}
+	return c;
+}
+
+static void pool_checkin(ImapBackend *ib, mf_imap_conn *c)
+{
+	gboolean dead = mf_imap_conn_is_dead(c);
+
+	g_mutex_lock(&ib->lock);
+	if (dead)
+		ib->total--;
+	else
+		g_ptr_array_add(ib->idle, c);
+	g_cond_signal(&ib->cond);
+	g_mutex_unlock(&ib->lock);
+	if (dead)
+		mf_imap_conn_free(c);
+}
+
+typedef gboolean (*conn_op)(mf_imap_conn *c, gpointer ud, GError **err);
+
+/* Run op on a pooled connection; once more on a new connection if the first one died. */
+static gboolean pool_run(ImapBackend *ib, const char *mailbox, conn_op op, gpointer ud,
+			 GError **err)
+{
+	for (int attempt = 0;; attempt++) {
+		g_autoptr(GError) e = NULL;
+		mf_imap_conn *c = pool_checkout(ib, mailbox, attempt > 0, &e);
+
+		if (!c) {
+			g_propagate_error(err, g_steal_pointer(&e));
+			return FALSE;
+		}
+		gboolean ok = op(c, ud, &e);
+		gboolean dead = mf_imap_conn_is_dead(c);
+		const char *label = mf_imap_conn_label(c);
+
+		if (!ok && dead && attempt == 0 && !g_error_matches(e, MF_ERROR, MF_ERR_THROTTLED)) {
+			mf_log_info("%s: %s; reconnecting", label, e ? e->message : "connection lost");
+			pool_checkin(ib, c);
+			continue;
+		}
+		pool_checkin(ib, c);
+		if (!ok)
+			g_propagate_error(err, g_steal_pointer(&e));
+		return ok;
+	}
+}
+
+/* ---- folders ------------------------------------------------------------------------- */
+
+typedef struct {
+	GPtrArray *entries; /* imap_list_entry* */
+} ListCtx;
+
+static void list_cb(const imap_response *r, gpointer ud)
+{
+	ListCtx *lc = ud;
+	g_autoptr(GError) e = NULL;
+
+	if (strcmp(r->keyword, "LIST") != 0)
+		return;
+	imap_list_entry *le = imap_list_from_response(r, &e);
+
+	if (le)
+		g_ptr_array_add(lc->entries, le);
+	else
+		mf_log_warn("ignoring a LIST entry: %s", e->message);
+}
+
+static gboolean list_op(mf_imap_conn *c, gpointer ud, GError **err)
+{
+	ListCtx *lc = ud;
+
+	g_ptr_array_set_size(lc->entries, 0);
+	return mf_imap_conn_run(c, MF_IMAP_LIST, "\"\" \"*\"", list_cb, lc, err);
+}
+
+static GPtrArray *imap_list_folders(mf_backend *b, GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+	ListCtx lc = { g_ptr_array_new_with_free_func((GDestroyNotify)imap_list_entry_free) };
+	GPtrArray *out = NULL;
+
+	if (pool_run(ib, NULL, list_op, &lc, err))
+		out = mf_imap_folders_build(lc.entries);
+	g_ptr_array_unref(lc.entries);
+	return out;
+}
+
+/* ---- listings ------------------------------------------------------------------------ */
+
+static void append_display_name(GString *out, const char *name)
+{
+	if (!strpbrk(name, ",;:<>@\"()[]\\")) {
+		g_string_append(out, name);
+		return;
+	}
+	g_string_append_c(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_c(out, '\\');
+		g_string_append_c(out, *p);
+	}
+	g_string_append_c(out, '"');
+}
+
+static char *address_spec(const imap_address *a)
+{
+	if (a->mailbox && a->host)
+		return g_strdup_printf("%s@%s", a->mailbox, a->host);
+	return g_strdup(a->mailbox ? a->mailbox : "");
+}
+
+/* "Name <a@b>, c@d" from ENVELOPE addresses, names decoded; group markers (host NIL) are
+ * left out. NULL when there is no address. */
+static char *format_addresses(const GPtrArray *list, char **first_name)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	for (guint i = 0; list && i < list->len; i++) {
+		const imap_address *a = list->pdata[i];
+
+		if (!a->host)
+			continue;
+		g_autofree char *spec = address_spec(a);
+		g_autofree char *name = a->name ? mf_decode_phrase(a->name) : NULL;
+
+		if (name)
+			g_strstrip(name);
+		if (first_name && !*first_name)
+			*first_name = g_strdup(name && *name ? name : spec);
+		if (out->len)
+			g_string_append(out, ", ");
+		if (name && *name) {
+			append_display_name(out, name);
+			g_string_append_printf(out, " <%s>", spec);
+		} else {
+			g_string_append(out, spec);
+		}
+	}
+	return out->len ? g_strdup(out->str) : NULL;
+}
+
+static mf_msg_meta *meta_from_fetch(const imap_fetch *f, gint64 now)
+{
+	mf_msg_meta *m = mf_msg_meta_new();
+	const imap_envelope *env = f->envelope;
+
+	m->uid = f->uid;
+	m->id = g_strdup_printf("%u", f->uid);
+	m->size = f->has_size ? f->rfc822_size : 0;
+	m->size_exact = FALSE;
+	m->internaldate = f->has_internaldate ? f->internaldate : MF_NO_DATE;
+	m->flags = g_strdup(f->has_flags && f->flags ? f->flags : "");
+	m->date = MF_NO_DATE;
+	if (!env)
+		return m;
+	gint64 d;
+
+	if (env->date && mf_parse_date(env->date, now, &d))
+		m->date = d;
+	m->date_raw = g_strdup(env->date);
+	m->subject = env->subject ? mf_decode_text(env->subject) : NULL;
+	m->from = format_addresses(env->from, &m->from_name);
+	m->to = format_addresses(env->to, NULL);
+	m->message_id = g_strdup(env->message_id);
+	return m;
+}
+
+typedef struct {
+	const char *mailbox;
+	guint32 uidvalidity;
+	GHashTable *wanted;  /* uid -> 1, NULL = any */
+	GHashTable *metas;   /* uid -> mf_msg_meta* */
+	GArray *uids;        /* from SEARCH */
+	gint64 now;
+	GError *bad;         /* first malformed data response */
+} ListingCtx;
+
+static void listing_fetch_cb(const imap_response *r, gpointer ud)
+{
+	ListingCtx *lc = ud;
+	g_autoptr(GError) e = NULL;
+
+	if (strcmp(r->keyword, "FETCH") != 0)
+		return;
+	g_autoptr(imap_fetch) f = imap_fetch_from_response(r, &e);
+
+	if (!f) {
+		mf_log_warn("%s: skipping a message the server describes badly: %s", lc->mailbox,
+			    e->message);
+		return;
+	}
+	/* "UID n:*" always matches the last message, and servers may send unsolicited FETCH
+	 * (flag changes); only UIDs that were asked for count. */
+	if (!f->has_uid || f->uid == 0 ||
+	    (lc->wanted && !g_hash_table_contains(lc->wanted, GUINT_TO_POINTER(f->uid))))
+		return;
+	if (!f->envelope && !f->has_size)
+		return;
+	g_hash_table_replace(lc->metas, GUINT_TO_POINTER(f->uid), meta_from_fetch(f, lc->now));
+}
+
+static void listing_search_cb(const imap_response *r, gpointer ud)
+{
+	ListingCtx *lc = ud;
+
+	if (!r->args || lc->bad)
+		return;
+	if (!strcmp(r->keyword, "SEARCH")) {
+		for (guint i = 0; i < r->args->len; i++) {
+			const imap_value *v = r->args->pdata[i];
+			guint64 u;
+
+			if (v->type == IMAP_V_ATOM && v->str &&
+			    g_ascii_string_to_unsigned(v->str, 10, 1, G_MAXUINT32, &u, NULL)) {
+				guint32 x = (guint32)u;
+
+				g_array_append_val(lc->uids, x);
+			}
+		}
+	} else if (!strcmp(r->keyword, "ESEARCH")) {
+		/* ESEARCH (TAG "x") UID ALL 1:5,7 -- ALL is absent when nothing matched. */
+		for (guint i = 0; i + 1 < r->args->len; i++) {
+			const imap_value *k = r->args->pdata[i], *v = r->args->pdata[i + 1];
+
+			if (k->type == IMAP_V_ATOM && k->str && !g_ascii_strcasecmp(k->str, "ALL") &&
+			    v->str)
+				mf_imap_uidset_parse(v->str, 50u * 1000 * 1000, lc->uids, &lc->bad);
+		}
+	}
+}
+
+static gboolean listing_op(mf_imap_conn *c, gpointer ud, GError **err)
+{
+	ListingCtx *lc = ud;
+
+	g_hash_table_remove_all(lc->metas);
+	g_clear_pointer(&lc->wanted, g_hash_table_unref);
+	g_array_set_size(lc->uids, 0);
+	g_clear_error(&lc->bad);
+	/* Always a fresh EXAMINE: it is what makes new and expunged mail visible. */
+	if (!mf_imap_conn_examine(c, lc->mailbox, err))
+		return FALSE;
+	lc->uidvalidity = mf_imap_conn_uidvalidity(c);
+	guint32 exists = mf_imap_conn_exists(c);
+
+	if (exists == 0)
+		return TRUE;
+	if (exists <= SMALL_FOLDER)
+		return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, listing_fetch_cb,
+					lc, err);
+
+	/* Big folder: learn the real UID set first (UIDs can be sparse and nine digits long),
+	 * then ask for exactly those, in chunks, pipelined. */
+	gboolean esearch = mf_imap_conn_has_cap(c, "ESEARCH");
+
+	if (!mf_imap_conn_run(c, MF_IMAP_UID_SEARCH, esearch ? "RETURN (ALL) ALL" : "ALL",
+			      listing_search_cb, lc, err))
+		return FALSE;
+	if (lc->bad) {
+		g_propagate_error(err, g_steal_pointer(&lc->bad));
+		return FALSE;
+	}
+	lc->wanted = g_hash_table_new(g_direct_hash, g_direct_equal);
+	for (guint i = 0; i < lc->uids->len; i++)
+		g_hash_table_add(lc->wanted, GUINT_TO_POINTER(g_array_index(lc->uids, guint32, i)));
+	g_autoptr(GPtrArray) chunks = mf_imap_uidset_chunks((const guint32 *)lc->uids->data,
+							    lc->uids->len, LIST_CHUNK, SET_MAX_LEN);
+
+	if (chunks->len == 0)
+		return TRUE;
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+
+	for (guint i = 0; i < chunks->len; i++) {
+		g_autofree char *args = g_strdup_printf("%s " LISTING_ITEMS, (char *)chunks->pdata[i]);
+
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, listing_fetch_cb, lc);
+	}
+	return mf_imap_batch_run(batch, err);
+}
+
+static int meta_cmp(gconstpointer a, gconstpointer b)
+{
+	const mf_msg_meta *x = *(mf_msg_meta *const *)a, *y = *(mf_msg_meta *const *)b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+	ListingCtx lc = {
+		.mailbox = f->raw,
+		.metas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					       (GDestroyNotify)mf_msg_meta_free),
+		.uids = g_array_new(FALSE, FALSE, sizeof(guint32)),
+		.now = 0, /* names must not depend on when a folder was listed */
+	};
+	mf_listing *l = NULL;
+
+	if (pool_run(ib, f->raw, listing_op, &lc, err)) {
+		GHashTableIter it;
+		gpointer v;
+
+		l = g_new0(mf_listing, 1);
+		l->uidvalidity = lc.uidvalidity;
+		l->msgs = g_ptr_array_new_full(g_hash_table_size(lc.metas),
+					       (GDestroyNotify)mf_msg_meta_free);
+		g_hash_table_iter_init(&it, lc.metas);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			g_ptr_array_add(l->msgs, v);
+			g_hash_table_iter_steal(&it);
+		}
+		g_ptr_array_sort(l->msgs, meta_cmp);
+	}
+	g_hash_table_unref(lc.metas);
+	g_clear_pointer(&lc.wanted, g_hash_table_unref);
+	g_array_free(lc.uids, TRUE);
+	g_clear_error(&lc.bad);
+	return l;
+}
+
+/* ---- bodies -------------------------------------------------------------------------- */
+
+/* EXAMINE unless already selected, then make sure the folder is still the same epoch. */
+static gboolean ensure_examined(mf_imap_conn *c, const char *mailbox, guint32 uidvalidity,
+				GError **err)
+{
+	const char *sel = mf_imap_conn_selected(c);
+
+	if ((!sel || strcmp(sel, mailbox) != 0) && !mf_imap_conn_examine(c, mailbox, err))
+		return FALSE;
+	if (mf_imap_conn_uidvalidity(c) != uidvalidity) {
+		g_set_error(err, MF_ERROR, MF_ERR_STALE,
+			    "folder %s was reset by the server (UIDVALIDITY %u, expected %u)", mailbox,
+			    mf_imap_conn_uidvalidity(c), uidvalidity);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+typedef struct {
+	const char *mailbox;
+	guint32 uidvalidity, uid;
+	guint64 off, len;
+	GHashTable *pieces; /* origin (guint64*) -> GBytes* */
+	GBytes *result;
+} FetchCtx;
+
+static void fetch_cb(const imap_response *r, gpointer ud)
+{
+	FetchCtx *fc = ud;
+	g_autoptr(GError) e = NULL;
+
+	if (strcmp(r->keyword, "FETCH") != 0)
+		return;
+	g_autoptr(imap_fetch) f = imap_fetch_from_response(r, &e);
+
+	if (!f || !f->has_uid || f->uid != fc->uid || !f->body)
+		return;
+	guint64 *key = g_new(guint64, 1);
+
+	*key = f->body_partial ? f->body_origin : 0;
+	g_hash_table_replace(fc->pieces, key, g_bytes_ref(f->body));
+}
+
+static gboolean fetch_op(mf_imap_conn *c, gpointer ud, GError **err)
+{
+	FetchCtx *fc = ud;
+
+	g_hash_table_remove_all(fc->pieces);
+	if (!ensure_examined(c, fc->mailbox, fc->uidvalidity, err))
+		return FALSE;
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+	GArray *origins = g_array_new(FALSE, FALSE, sizeof(guint64));
+
+	if (fc->off == 0 && fc->len == 0) {
+		g_autofree char *args = g_strdup_printf("%u (UID BODY.PEEK[])", fc->uid);
+
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, fetch_cb, fc);
+		guint64 o = 0;
+
+		g_array_append_val(origins, o);
+	} else {
+		/* A partial fetch names a 32-bit length; "to the end" is simply the largest. */
+		guint64 end = fc->len ? fc->off + fc->len : fc->off + G_MAXUINT32;
+
+		for (guint64 o = fc->off; o < end; o += PIECE) {
+			guint64 n = fc->len ? MIN(PIECE, end - o) : G_MAXUINT32;
+			g_autofree char *args = g_strdup_printf(
+				"%u (UID BODY.PEEK[]<%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT ">)", fc->uid,
+				o, n);
+
+			mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, fetch_cb, fc);
+			g_array_append_val(origins, o);
+			if (!fc->len)
+				break;
+		}
+	}
+	gboolean ok = mf_imap_batch_run(batch, err);
+
+	if (ok) {
+		/* Concatenate in order; a short piece is the end of the message. */
+		g_autoptr(GByteArray) out = g_byte_array_new();
+		gboolean any = FALSE;
+
+		for (guint i = 0; i < origins->len; i++) {
+			guint64 o = g_array_index(origins, guint64, i);
+			GBytes *p = g_hash_table_lookup(fc->pieces, &o);
+
+			if (!p)
+				break;
+			any = TRUE;
+			gsize n;
+			const guint8 *d = g_bytes_get_data(p, &n);
+
+			if (origins->len == 1) {
+				fc->result = g_bytes_ref(p);
+				break;
+			}
+			g_byte_array_append(out, d, (guint)n);
+			if (n < PIECE)
+				break;
+		}
+		if (!any) {
+			g_set_error(err, MF_ERROR, MF_ERR_NOT_FOUND,
+				    "message %u no longer exists in %s", fc->uid, fc->mailbox);
+			ok = FALSE;
+		} else if (!fc->result) {
+			fc->result = g_byte_array_free_to_bytes(g_steal_pointer(&out));
+		}
+	}
+	g_array_free(origins, TRUE);
+	return ok;
+}
+
+static GBytes *imap_fetch_body(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
+			       const mf_msg_meta *m, guint64 off, guint64 len, GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+
+	if (off > G_MAXUINT32)
+		return g_bytes_new(NULL, 0); /* IMAP partial offsets are 32-bit: no such bytes */
+	FetchCtx fc = {
+		.mailbox = f->raw, .uidvalidity = uidvalidity, .uid = m->uid, .off = off, .len = len,
+		.pieces = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+						(GDestroyNotify)g_bytes_unref),
+	};
+
+	if (off == 0 && len == 0)
+		mf_stats_body_whole(b->stats);
+	else
+		mf_stats_body_partial(b->stats);
+	gboolean ok = pool_run(ib, f->raw, fetch_op, &fc, err);
+
+	g_hash_table_unref(fc.pieces);
+	if (!ok)
+		g_clear_pointer(&fc.result, g_bytes_unref);
+	return fc.result;
+}
+
+typedef struct {
+	const char *mailbox;
+	guint32 uidvalidity;
+	GHashTable *by_uid;    /* uid -> const mf_msg_meta* */
+	GHashTable *delivered; /* uid, across a retry */
+	mf_body_cb cb;
+	gpointer ud;
+	mf_stats *stats;
+} ManyCtx;
+
+static void many_cb(const imap_response *r, gpointer ud)
+{
+	ManyCtx *mc = ud;
+	g_autoptr(GError) e = NULL;
+
+	if (strcmp(r->keyword, "FETCH") != 0)
+		return;
+	g_autoptr(imap_fetch) f = imap_fetch_from_response(r, &e);
+
+	if (!f || !f->has_uid || !f->body || f->body_partial)
+		return;
+	const mf_msg_meta *m = g_hash_table_lookup(mc->by_uid, GUINT_TO_POINTER(f->uid));
+
+	if (!m || g_hash_table_contains(mc->delivered, GUINT_TO_POINTER(f->uid)))
+		return;
+	g_hash_table_add(mc->delivered, GUINT_TO_POINTER(f->uid));
+	mf_stats_body_whole(mc->stats);
+	mc->cb(m, f->body, mc->ud);
+}
+
+static gboolean many_op(mf_imap_conn *c, gpointer ud, GError **err)
+{
+	ManyCtx *mc = ud;
+
+	if (!ensure_examined(c, mc->mailbox, mc->uidvalidity, err))
+		return FALSE;
+	g_autoptr(GArray) uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+	GHashTableIter it;
+	gpointer k;
+
+	g_hash_table_iter_init(&it, mc->by_uid);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (!g_hash_table_contains(mc->delivered, k)) {
+			guint32 u = GPOINTER_TO_UINT(k);
+
+			g_array_append_val(uids, u);
+		}
+	g_autoptr(GPtrArray) chunks = mf_imap_uidset_chunks((const guint32 *)uids->data, uids->len,
+							    LIST_CHUNK, SET_MAX_LEN);
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+
+	for (guint i = 0; i < chunks->len; i++) {
+		g_autofree char *args = g_strdup_printf("%s (UID BODY.PEEK[])", (char *)chunks->pdata[i]);
+
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, many_cb, mc);
+	}
+	return chunks->len == 0 || mf_imap_batch_run(batch, err);
+}
+
+static gboolean imap_fetch_many(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
+				GPtrArray *metas, mf_body_cb cb, gpointer user_data, GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+	ManyCtx mc = {
+		.mailbox = f->raw, .uidvalidity = uidvalidity, .cb = cb, .ud = user_data,
+		.by_uid = g_hash_table_new(g_direct_hash, g_direct_equal),
+		.delivered = g_hash_table_new(g_direct_hash, g_direct_equal),
+		.stats = b->stats,
+	};
+
+	for (guint i = 0; i < metas->len; i++) {
+		const mf_msg_meta *m = metas->pdata[i];
+
+		g_hash_table_insert(mc.by_uid, GUINT_TO_POINTER(m->uid), (gpointer)m);
+	}
+	gboolean ok = g_hash_table_size(mc.by_uid) == 0 || pool_run(ib, f->raw, many_op, &mc, err);
+
+	g_hash_table_unref(mc.by_uid);
+	g_hash_table_unref(mc.delivered);
+	return ok;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+static gboolean imap_open(mf_backend *b, GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+	mf_imap_conn *c = pool_checkout(ib, NULL, FALSE, err);
+
+	if (!c)
+		return FALSE;
+	pool_checkin(ib, c);
+	return TRUE;
+}
+
+/* Log out the idle connections; ones checked out right now go when they come back dead or
+ * at free(). */
+static void imap_close(mf_backend *b)
+{
+	ImapBackend *ib = imap_backend(b);
+	g_autoptr(GPtrArray) idle = NULL;
+
+	g_mutex_lock(&ib->lock);
+	idle = ib->idle;
+	ib->idle = g_ptr_array_new();
+	ib->total -= idle->len;
+	g_cond_broadcast(&ib->cond);
+	g_mutex_unlock(&ib->lock);
+	for (guint i = 0; i < idle->len; i++)
+		mf_imap_conn_logout(idle->pdata[i]);
+}
+
+static void imap_free(mf_backend *b)
+{
+	ImapBackend *ib = imap_backend(b);
+
+	if (!b)
+		return;
+	imap_close(b);
+	g_ptr_array_unref(ib->idle);
+	g_mutex_clear(&ib->lock);
+	g_cond_clear(&ib->cond);
+	g_free(ib->host);
+	g_free(ib->user);
+	if (ib->password)
+		explicit_bzero(ib->password, strlen(ib->password));
+	g_free(ib->password);
+	g_free(ib->cafile);
+	g_free(ib);
+}
+
+static const mf_backend_ops imap_ops = {
+	.name = "imap",
+	.open = imap_open,
+	.list_folders = imap_list_folders,
+	.list_messages = imap_list_messages,
+	.fetch = imap_fetch_body,
+	.fetch_many = imap_fetch_many,
+	.close = imap_close,
+	.free = imap_free,
+};
+
+mf_backend *mf_imap_backend_new(const mf_account *a)
+{
+	ImapBackend *ib = g_new0(ImapBackend, 1);
+
+	mf_mailhdr_init();
+	ib->base.ops = &imap_ops;
+	ib->base.caps = MF_BACKEND_FOLDERS | MF_BACKEND_PARTIAL | MF_BACKEND_FLAGS;
+	ib->base.stats = a->stats;
+	ib->host = g_strdup(a->host);
+	ib->user = g_strdup(a->user);
+	ib->password = g_strdup(a->password ? a->password : "");
+	ib->cafile = g_strdup(a->cafile);
+	ib->port = a->port ? a->port : (a->implicit_tls ? 993 : 143);
+	ib->implicit_tls = a->implicit_tls;
+	ib->allow_plaintext = a->allow_plaintext;
+	ib->timeout_sec = a->timeout_sec > 0 ? a->timeout_sec : 30;
+	ib->max_conns = a->connections > 0 ? (guint)a->connections : 1;
+	ib->idle = g_ptr_array_new();
+	g_mutex_init(&ib->lock);
+	g_cond_init(&ib->cond);
+	return &ib->base;
+}

@@ -1,0 +1,395 @@
+/* Header decoding on top of GMime. GMime does the hard parts (RFC 2047 with charset aliases
+ * such as ks_c_5601-1987, address lists, date syntax); this file adds what file names need:
+ * lenient options, a UTF-8 + NFC guarantee, RFC 5322's rules for obsolete dates that GMime
+ * reads differently, and a plausibility window for dates. */
+#include "mailhdr.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <gmime/gmime.h>
+
+/* Earliest plausible Date: (1970-01-02); earlier stamps are zeroed or broken clocks. */
+#define MAILHDR_MIN_DATE 86400
+#define MAILHDR_FUTURE_SLACK 86400
+
+static GMimeParserOptions *mailhdr_options;
+
+static gpointer mailhdr_init_once(gpointer unused)
+{
+	/* Raw 8-bit text is tried as UTF-8 first; windows-1252 is the usual truth behind a
+	 * "latin-1" byte, and iso-8859-1 accepts every byte so decoding never fails. */
+	static const char *fallback[] = { "UTF-8", "windows-1252", "iso-8859-1", NULL };
+
+	g_mime_init();
+	mailhdr_options = g_mime_parser_options_new();
+	g_mime_parser_options_set_rfc2047_compliance_mode(mailhdr_options, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_address_compliance_mode(mailhdr_options, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_parameter_compliance_mode(mailhdr_options, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_fallback_charsets(mailhdr_options, fallback);
+	return NULL;
+}
+
+void mf_mailhdr_init(void)
+{
+	static GOnce once = G_ONCE_INIT;
+
+	g_once(&once, mailhdr_init_once, NULL);
+}
+
+/* Take ownership of s (any bytes, or NULL) and return valid, NFC-normalised, trimmed UTF-8. */
+static char *mailhdr_clean_utf8(char *s)
+{
+	g_autofree char *owned = s;
+	g_autofree char *valid = g_utf8_make_valid(owned ? owned : "", -1);
+	char *nfc = g_utf8_normalize(valid, -1, G_NORMALIZE_NFC);
+
+	return g_strstrip(nfc ? nfc : g_steal_pointer(&valid));
+}
+
+/* Raw header bytes that are not UTF-8 are converted with the fallback charsets before
+ * anything else looks at them, so 8-bit Latin-1 stays readable. */
+static char *mailhdr_to_utf8(const char *raw)
+{
+	if (g_utf8_validate(raw, -1, NULL))
+		return g_strdup(raw);
+	return g_mime_utils_decode_8bit(mailhdr_options, raw, strlen(raw));
+}
+
+char *mf_decode_text(const char *raw)
+{
+	g_autofree char *unfolded = NULL;
+
+	if (!raw)
+		return NULL;
+	mf_mailhdr_init();
+	unfolded = g_mime_utils_header_unfold(raw);
+	return mailhdr_clean_utf8(g_mime_utils_header_decode_text(mailhdr_options, unfolded));
+}
+
+/* A display name that is entirely one quoted-string loses its quotes and backslashes. Quotes
+ * inside a name (Bob "The" Builder, as IMAP servers pass them) are part of the name. */
+static char *mailhdr_unquote_whole(const char *s)
+{
+	gsize len = strlen(s);
+	GString *out;
+
+	if (len < 2 || s[0] != '"' || s[len - 1] != '"')
+		return g_strdup(s);
+	out = g_string_sized_new(len);
+	for (gsize i = 1; i < len - 1; i++) {
+		if (s[i] == '\\' && i + 1 < len - 1) {
+			i++;
+		} else if (s[i] == '"') {
+			/* "a" b "c": several words, not one quoted-string; keep as is. */
+			g_string_free(out, TRUE);
+			return g_strdup(s);
+		}
+		g_string_append_c(out, s[i]);
+	}
+	return g_string_free(out, FALSE);
+}
+
+char *mf_decode_phrase(const char *raw)
+{
+	g_autofree char *utf8 = NULL;
+	g_autofree char *unfolded = NULL;
+	g_autofree char *unquoted = NULL;
+
+	if (!raw)
+		return NULL;
+	mf_mailhdr_init();
+	utf8 = mailhdr_to_utf8(raw);
+	unfolded = g_mime_utils_header_unfold(utf8);
+	g_strstrip(unfolded);
+	unquoted = mailhdr_unquote_whole(unfolded);
+	return mailhdr_clean_utf8(g_mime_utils_header_decode_text(mailhdr_options, unquoted));
+}
+
+/* Rewrite the parts of an RFC 5322 date that GMime reads differently from RFC 5322 section 4.3:
+ * comments are dropped, a 2-digit year is 00-49 -> 20xx and 50-99 -> 19xx, a 3-digit year is
+ * + 1900, and a one-letter military zone is unreliable and means -0000. */
+static char *mailhdr_normalise_date(const char *raw)
+{
+	static const char *months[] = { "jan", "feb", "mar", "apr", "may", "jun",
+					"jul", "aug", "sep", "oct", "nov", "dec" };
+	g_autoptr(GString) plain = g_string_new(NULL);
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_auto(GStrv) tokens = NULL;
+	int depth = 0;
+	gboolean year_next = FALSE;
+	gboolean day_before = FALSE;
+
+	for (const char *p = raw; *p; p++) {
+		if (*p == '\\' && depth > 0 && p[1]) {
+			p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && depth > 0) {
+			depth--;
+			g_string_append_c(plain, ' ');
+		} else if (depth == 0) {
+			g_string_append_c(plain, (*p == '\t' || *p == '\r' || *p == '\n') ? ' ' : *p);
+		}
+	}
+	tokens = g_strsplit(g_strstrip(plain->str), " ", -1);
+	for (int i = 0; tokens[i]; i++) {
+		const char *t = tokens[i];
+		gsize len = strlen(t);
+		gboolean last = TRUE;
+
+		if (!len)
+			continue;
+		for (int j = i + 1; tokens[j]; j++)
+			if (*tokens[j])
+				last = FALSE;
+		if (out->len)
+			g_string_append_c(out, ' ');
+		if (year_next && (len == 2 || len == 3) && g_ascii_isdigit(t[0]) &&
+		    g_ascii_isdigit(t[1]) && (len == 2 || g_ascii_isdigit(t[2]))) {
+			int y = atoi(t);
+
+			y += len == 3 ? 1900 : (y < 50 ? 2000 : 1900);
+			g_string_append_printf(out, "%d", y);
+		} else if (len == 1 && g_ascii_isalpha(t[0]) && out->len > 0 && last) {
+			g_string_append(out, "-0000");
+		} else {
+			g_string_append(out, t);
+		}
+		/* Only "day month year" order: in asctime's "Nov 26 10:42:00 2026" the number
+		 * after the month is the day. */
+		year_next = FALSE;
+		for (gsize m = 0; m < G_N_ELEMENTS(months); m++)
+			if (day_before && g_ascii_strncasecmp(t, months[m], 3) == 0)
+				year_next = TRUE;
+		day_before = len <= 2 && g_ascii_isdigit(t[0]) && g_ascii_isdigit(t[len - 1]);
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+gboolean mf_parse_date(const char *raw, gint64 now, gint64 *out)
+{
+	g_autofree char *unfolded = NULL;
+	g_autofree char *norm = NULL;
+	g_autoptr(GDateTime) dt = NULL;
+	gint64 t;
+
+	if (!raw)
+		return FALSE;
+	mf_mailhdr_init();
+	unfolded = g_mime_utils_header_unfold(raw);
+	norm = mailhdr_normalise_date(unfolded);
+	if (!*norm)
+		return FALSE;
+	dt = g_mime_utils_header_decode_date(norm);
+	if (!dt)
+		return FALSE;
+	t = g_date_time_to_unix(dt);
+	if (t < MAILHDR_MIN_DATE)
+		return FALSE;
+	if (now != 0 && t > now + MAILHDR_FUTURE_SLACK)
+		return FALSE;
+	if (out)
+		*out = t;
+	return TRUE;
+}
+
+/* ---- header blocks ---------------------------------------------------------------------- */
+
+/* Does `line` (not NUL-terminated) start field `name:`, allowing obsolete space before ':'? */
+static const char *mailhdr_field_value(const char *line, gsize len, const char *name)
+{
+	gsize n = strlen(name);
+	gsize i;
+
+	if (len <= n || g_ascii_strncasecmp(line, name, n) != 0)
+		return NULL;
+	for (i = n; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	return i < len && line[i] == ':' ? line + i + 1 : NULL;
+}
+
+/* The first occurrence of a field in a raw header block, unfolded (continuation lines are
+ * joined keeping their leading whitespace), trimmed. NUL bytes become spaces. */
+static char *mailhdr_find_field(const char *hdr, gsize len, const char *name)
+{
+	const char *end = hdr + len;
+	GString *value = NULL;
+
+	for (const char *line = hdr; line < end;) {
+		const char *nl = memchr(line, '\n', (gsize)(end - line));
+		const char *next = nl ? nl + 1 : end;
+		gsize llen = (gsize)((nl ? nl : end) - line);
+		const char *v;
+
+		if (llen > 0 && line[llen - 1] == '\r')
+			llen--;
+		if (llen == 0)
+			break; /* the blank line ending the header */
+		if (value) {
+			if (line[0] != ' ' && line[0] != '\t')
+				break;
+			g_string_append_len(value, line, (gssize)llen);
+		} else if ((v = mailhdr_field_value(line, llen, name))) {
+			value = g_string_new_len(v, (gssize)(line + llen - v));
+		}
+		line = next;
+	}
+	if (!value)
+		return NULL;
+	for (gsize i = 0; i < value->len; i++)
+		if (value->str[i] == '\0')
+			value->str[i] = ' ';
+	return g_strstrip(g_string_free(value, FALSE));
+}
+
+/* RFC 5322 specials in a display name force quoting so the list stays unambiguous. */
+static void mailhdr_append_name(GString *out, const char *name)
+{
+	if (!strpbrk(name, ",;:<>@\"()[]\\")) {
+		g_string_append(out, name);
+		return;
+	}
+	g_string_append_c(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_c(out, '\\');
+		g_string_append_c(out, *p);
+	}
+	g_string_append_c(out, '"');
+}
+
+static void mailhdr_format_list(GString *out, InternetAddressList *list);
+
+static void mailhdr_format_address(GString *out, InternetAddress *ia)
+{
+	const char *name = internet_address_get_name(ia);
+	gboolean has_name = name && *name;
+
+	if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+		if (has_name)
+			mailhdr_append_name(out, name);
+		g_string_append(out, ":");
+		InternetAddressList *members = internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+		if (members && internet_address_list_length(members) > 0) {
+			g_string_append_c(out, ' ');
+			mailhdr_format_list(out, members);
+		}
+		g_string_append_c(out, ';');
+		return;
+	}
+	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	if (has_name) {
+		mailhdr_append_name(out, name);
+		if (addr && *addr)
+			g_string_append_printf(out, " <%s>", addr);
+	} else if (addr) {
+		g_string_append(out, addr);
+	}
+}
+
+static void mailhdr_format_list(GString *out, InternetAddressList *list)
+{
+	int n = internet_address_list_length(list);
+
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			g_string_append(out, ", ");
+		mailhdr_format_address(out, internet_address_list_get_address(list, i));
+	}
+}
+
+/* The display name of the first mailbox (looking inside groups), else its address. */
+static const char *mailhdr_first_sender(InternetAddressList *list)
+{
+	int n = internet_address_list_length(list);
+
+	for (int i = 0; i < n; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+		const char *s;
+
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			InternetAddressList *members = internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+			if (members && (s = mailhdr_first_sender(members)))
+				return s;
+			continue;
+		}
+		s = internet_address_get_name(ia);
+		if (s && *s)
+			return s;
+		s = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		if (s && *s)
+			return s;
+	}
+	return NULL;
+}
+
+/* Decode an address list header into the "Name <addr>, ..." form; *first gets the sender
+ * name when asked. An unparsable list is kept as decoded text rather than dropped. */
+static char *mailhdr_decode_addresses(const char *raw, char **first)
+{
+	g_autofree char *utf8 = mailhdr_to_utf8(raw);
+	InternetAddressList *list = internet_address_list_parse(mailhdr_options, utf8);
+	GString *out;
+
+	if (!list || internet_address_list_length(list) == 0) {
+		if (list)
+			g_object_unref(list);
+		char *text = mf_decode_text(raw);
+		if (first)
+			*first = *text ? g_strdup(text) : NULL;
+		if (!*text) {
+			g_free(text);
+			return NULL;
+		}
+		return text;
+	}
+	out = g_string_new(NULL);
+	mailhdr_format_list(out, list);
+	if (first) {
+		const char *s = mailhdr_first_sender(list);
+		if (!s) {
+			/* Only empty groups: the group's own name is all there is. */
+			s = internet_address_get_name(internet_address_list_get_address(list, 0));
+		}
+		*first = s && *s ? mailhdr_clean_utf8(g_strdup(s)) : NULL;
+		if (*first && !**first)
+			g_clear_pointer(first, g_free);
+	}
+	g_object_unref(list);
+	return mailhdr_clean_utf8(g_string_free(out, FALSE));
+}
+
+static void mailhdr_set(char **field, char *value)
+{
+	g_free(*field);
+	*field = value;
+}
+
+void mf_msg_meta_from_headers(mf_msg_meta *m, const char *hdr, gsize len)
+{
+	g_autofree char *date = NULL;
+	g_autofree char *from = NULL;
+	g_autofree char *to = NULL;
+	g_autofree char *subject = NULL;
+	g_autofree char *msgid = NULL;
+	char *from_name = NULL;
+	gint64 t;
+
+	mf_mailhdr_init();
+	if (!hdr)
+		len = 0;
+	date = mailhdr_find_field(hdr, len, "Date");
+	from = mailhdr_find_field(hdr, len, "From");
+	to = mailhdr_find_field(hdr, len, "To");
+	subject = mailhdr_find_field(hdr, len, "Subject");
+	msgid = mailhdr_find_field(hdr, len, "Message-ID");
+
+	/* No "now" check here: a file name must not change when the clock passes a date. */
+	m->date = date && mf_parse_date(date, 0, &t) ? t : MF_NO_DATE;
+	mailhdr_set(&m->date_raw, date ? g_utf8_make_valid(date, -1) : NULL);
+	mailhdr_set(&m->from, from ? mailhdr_decode_addresses(from, &from_name) : NULL);
+	mailhdr_set(&m->from_name, from_name);
+	mailhdr_set(&m->to, to ? mailhdr_decode_addresses(to, NULL) : NULL);
+	mailhdr_set(&m->subject, subject ? mf_decode_text(subject) : NULL);
+	mailhdr_set(&m->message_id, msgid && *msgid ? g_utf8_make_valid(msgid, -1) : NULL);
+}
