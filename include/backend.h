@@ -75,6 +75,8 @@ typedef struct {
 	gboolean apop;        /* POP3: use APOP (only when asked for) */
 	int connections;      /* pool size */
 	int timeout_sec;
+	char *state_dir;      /* private directory (0700) where a backend may persist its index of
+			       * folders and envelopes between mounts, or NULL for none */
 	mf_stats *stats;
 } mf_account;
 

@@ -115,5 +115,6 @@ void mf_account_clear(mf_account *a)
 		g_free(a->password);
 	}
 	g_free(a->cafile);
+	g_free(a->state_dir);
 	memset(a, 0, sizeof(*a));
 }

@@ -95,7 +95,7 @@ static void usage(FILE *f, const char *prog)
 		"    -o timeout=SECONDS        network timeout for any single exchange (default 30)\n"
 		"    -o refresh=SECONDS        re-list a folder when older than this (default 30,\n"
 		"                              POP3 60)\n"
-		"    -o cache_dir=DIR          body cache directory (default ~/.cache/mailfs/...)\n"
+		"    -o cache_dir=DIR          cache of bodies and envelopes (default ~/.cache/mailfs/...)\n"
 		"    -o cache_size=MB          on-disk body cache limit, 0 = none (default 1024)\n"
 		"    -o memory_cache=MB        in-memory body cache limit (default 128)\n"
 		"    -o apop                   POP3: log in with APOP\n"
@@ -224,6 +224,17 @@ int main(int argc, char **argv)
 	acct.timeout_sec = o.timeout;
 	mf_stats *stats = mf_stats_new();
 	acct.stats = stats;
+	/* One private directory per account: bodies/ (body cache) and index/ (the backend's
+	 * envelopes and folder state, so a remount does not download every envelope again). */
+	g_autofree char *state_base = o.cache_dir ? g_strdup(o.cache_dir) : default_cache_dir(&acct);
+	guint64 disk_mb = o.cache_size_mb == UNSET ? 1024 : o.cache_size_mb;
+	g_autofree char *body_dir = disk_mb ? g_build_filename(state_base, "bodies", NULL) : NULL;
+	acct.state_dir = g_build_filename(state_base, "index", NULL);
+	if (g_mkdir_with_parents(acct.state_dir, 0700) != 0) {
+		mf_log_warn("cannot create %s (%s): envelopes will not be kept between mounts",
+			    acct.state_dir, g_strerror(errno));
+		g_clear_pointer(&acct.state_dir, g_free);
+	}
 
 	mf_mailhdr_init();
 	mf_backend *backend = pop3 ? mf_pop3_backend_new(&acct) : mf_imap_backend_new(&acct);
@@ -234,9 +245,9 @@ int main(int argc, char **argv)
 	if (!mf_model_load_folders(model, &err))
 		return fail(err->message);
 
-	guint64 disk_mb = o.cache_size_mb == UNSET ? 1024 : o.cache_size_mb;
-	g_autofree char *cache_dir = disk_mb ? (o.cache_dir ? g_strdup(o.cache_dir) : default_cache_dir(&acct)) : NULL;
-	mf_bodycache *cache = mf_bodycache_new(cache_dir, (guint64)o.memory_cache_mb << 20, disk_mb << 20);
+	mf_bodycache *cache = mf_bodycache_new(body_dir, (guint64)o.memory_cache_mb << 20, disk_mb << 20);
+	if (body_dir && !mf_bodycache_has_disk(cache))
+		mf_log_warn("cannot use %s: bodies are cached in memory only", body_dir);
 
 	g_autofree char *fsopts = fsname_for(&acct);
 	fuse_opt_add_arg(&args, fsopts);

@@ -246,6 +246,10 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 	if (had && !same_epoch)
 		mf_log_warn("UIDVALIDITY of %s changed (%u -> %u): all its messages are new",
 			    dir->folder->path, dir->uidvalidity, l->uidvalidity);
+	/* A new epoch brings the same mail under the same names: free them for the new nodes. */
+	if (had && !same_epoch)
+		for (guint i = 0; i < dir->msgs->len; i++)
+			g_hash_table_remove(dir->by_name, ((mf_node *)dir->msgs->pdata[i])->name);
 	guint32 base = msg_base(m, dir, l->uidvalidity);
 	GPtrArray *fresh = g_ptr_array_new();
 	gboolean changed = !had;
@@ -292,7 +296,8 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 	for (guint i = 0; i < vanished->len; i++) {
 		mf_node *n = vanished->pdata[i];
 		n->gone = TRUE;
-		g_hash_table_remove(dir->by_name, n->name);
+		if (g_hash_table_lookup(dir->by_name, n->name) == n)
+			g_hash_table_remove(dir->by_name, n->name);
 		queue_notify(q, MF_NOTIFY_INVAL_ENTRY, dir->ino, n->ino, n->name);
 		changed = TRUE;
 	}

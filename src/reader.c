@@ -328,8 +328,9 @@ GBytes *mf_reader_read(mf_reader *r, mf_node *msg, guint64 off, guint64 size, GE
 	gboolean exact;
 	guint64 shown = mf_model_msg_size(r->model, msg, &exact);
 	/* The kernel never reads past the size it was given; a longer message is caught by the
-	 * extra octet requested at the end. */
-	if (off >= shown)
+	 * extra octet requested at the end. A zero length must not reach the backend, where it
+	 * means "to the end". */
+	if (off >= shown || size == 0)
 		return g_bytes_new(NULL, 0);
 	body_state *st = state_get(r, msg);
 	wait_for_prefetch(r, st);
@@ -342,6 +343,15 @@ GBytes *mf_reader_read(mf_reader *r, mf_node *msg, guint64 off, guint64 size, GE
 		return slice(cached, off, size);
 	}
 	g_mutex_lock(&st->lock);
+	if (!cached) {
+		/* Another reader may have completed the body while we waited for the lock. */
+		cached = mf_bodycache_lookup(r->cache, key);
+		if (cached && g_bytes_get_size(cached) == shown) {
+			g_mutex_unlock(&st->lock);
+			mf_stats_cache_hit(r->stats);
+			return slice(cached, off, size);
+		}
+	}
 	GBytes *out = NULL;
 	if (shown <= WHOLE_MAX || !(r->backend->caps & MF_BACKEND_PARTIAL) || cached) {
 		g_autoptr(GBytes) body = whole_body(r, msg, err);
