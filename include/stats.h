@@ -23,6 +23,11 @@ void mf_stats_connection(mf_stats *s);
 /* Record the last error (one line, shown in the status file and logged by the caller). */
 void mf_stats_set_error(mf_stats *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/* Long operations in progress ("listing INBOX"), shown with their age in the status file so a
+ * user who waits on `ls` can see why. Returns a token for mf_stats_end_activity. */
+guint mf_stats_begin_activity(mf_stats *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void mf_stats_end_activity(mf_stats *s, guint token);
+
 guint64 mf_stats_bytes_in(mf_stats *s);
 guint64 mf_stats_bytes_out(mf_stats *s);
 

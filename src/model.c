@@ -364,7 +364,13 @@ gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GEr
 		return TRUE;
 	}
 	GError *e = NULL;
+	guint token = mf_stats_begin_activity(m->backend->stats, "listing %s", dir->folder->path);
+	gint64 t0 = g_get_monotonic_time();
 	mf_listing *l = m->backend->ops->list_messages(m->backend, dir->folder, &e);
+	mf_stats_end_activity(m->backend->stats, token);
+	double secs = (g_get_monotonic_time() - t0) / 1e6;
+	if (l && secs >= 2.0)
+		mf_log_info("listed %s: %u messages in %.1f s", dir->folder->path, l->msgs->len, secs);
 	if (!l) {
 		g_mutex_unlock(&dir->load_lock);
 		if (had) {

@@ -9,7 +9,20 @@ struct mf_stats {
 	GHashTable *commands;  /* kind -> count (GUINT_TO_POINTER would overflow; use guint64*) */
 	char *last_error;
 	gint64 started;
+	GHashTable *activities; /* token -> activity* */
+	guint next_token;
 };
+
+typedef struct {
+	char *what;
+	gint64 since;
+} activity;
+
+static void activity_free(activity *a)
+{
+	g_free(a->what);
+	g_free(a);
+}
 
 mf_stats *mf_stats_new(void)
 {
@@ -17,6 +30,8 @@ mf_stats *mf_stats_new(void)
 	g_mutex_init(&s->lock);
 	s->commands = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	s->started = g_get_real_time();
+	s->activities = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					      (GDestroyNotify)activity_free);
 	return s;
 }
 
@@ -25,6 +40,7 @@ void mf_stats_free(mf_stats *s)
 	if (!s)
 		return;
 	g_hash_table_destroy(s->commands);
+	g_hash_table_destroy(s->activities);
 	g_free(s->last_error);
 	g_mutex_clear(&s->lock);
 	g_free(s);
@@ -79,6 +95,32 @@ void mf_stats_set_error(mf_stats *s, const char *fmt, ...)
 	g_free(msg);
 }
 
+guint mf_stats_begin_activity(mf_stats *s, const char *fmt, ...)
+{
+	if (!s)
+		return 0;
+	va_list ap;
+	va_start(ap, fmt);
+	activity *a = g_new0(activity, 1);
+	a->what = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	a->since = g_get_monotonic_time();
+	g_mutex_lock(&s->lock);
+	guint token = ++s->next_token;
+	g_hash_table_insert(s->activities, GUINT_TO_POINTER(token), a);
+	g_mutex_unlock(&s->lock);
+	return token;
+}
+
+void mf_stats_end_activity(mf_stats *s, guint token)
+{
+	if (!s)
+		return;
+	g_mutex_lock(&s->lock);
+	g_hash_table_remove(s->activities, GUINT_TO_POINTER(token));
+	g_mutex_unlock(&s->lock);
+}
+
 guint64 mf_stats_bytes_in(mf_stats *s)
 {
 	g_mutex_lock(&s->lock);
@@ -123,6 +165,19 @@ char *mf_stats_format(mf_stats *s, const char *backend_name)
 	g_string_append_printf(out, "cache_hits: %" G_GUINT64_FORMAT "\n", s->cache_hits);
 	g_string_append_printf(out, "cache_misses: %" G_GUINT64_FORMAT "\n", s->cache_misses);
 	g_string_append_printf(out, "last_error: %s\n", s->last_error ? s->last_error : "none");
+	GHashTableIter it;
+	gpointer k, v;
+	gint64 now = g_get_monotonic_time();
+	g_string_append(out, "activity:");
+	if (g_hash_table_size(s->activities) == 0)
+		g_string_append(out, " idle");
+	g_hash_table_iter_init(&it, s->activities);
+	for (gboolean first = TRUE; g_hash_table_iter_next(&it, &k, &v); first = FALSE) {
+		activity *a = v;
+		g_string_append_printf(out, "%s %s (%" G_GINT64_FORMAT " s)", first ? "" : ";", a->what,
+				       (now - a->since) / G_USEC_PER_SEC);
+	}
+	g_string_append_c(out, '\n');
 	g_mutex_unlock(&s->lock);
 	return g_string_free(out, FALSE);
 }
