@@ -371,6 +371,8 @@ gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GEr
 	double secs = (g_get_monotonic_time() - t0) / 1e6;
 	if (l && secs >= 2.0)
 		mf_log_info("listed %s: %u messages in %.1f s", dir->folder->path, l->msgs->len, secs);
+	else if (l)
+		mf_log_debug("listed %s: %u messages in %.3f s", dir->folder->path, l->msgs->len, secs);
 	if (!l) {
 		g_mutex_unlock(&dir->load_lock);
 		if (had) {
