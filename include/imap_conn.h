@@ -9,6 +9,12 @@
 
 typedef struct mf_imap_conn mf_imap_conn;
 
+/* Called for each untagged data response (FETCH, LIST, SEARCH, ESEARCH, VANISHED, ...) that
+ * arrives while the command is outstanding. With several commands in flight the server may interleave
+ * their data, so a callback must identify data by its content (UID, origin), not by order.
+ * The response is only valid during the call. */
+typedef void (*mf_imap_data_cb)(const imap_response *r, gpointer user_data);
+
 typedef struct {
 	const char *host;
 	guint16 port;
@@ -20,6 +26,7 @@ typedef struct {
 	int timeout_sec;
 	mf_stats *stats;
 	const char *label;        /* "imap#1" */
+	gboolean enable_qresync;  /* ENABLE QRESYNC when offered (RFC 7162), in the ID round trip */
 } mf_imap_conn_opts;
 
 /* Connect, negotiate TLS, log in, send ID when advertised. The returned connection is in the
@@ -39,10 +46,25 @@ const char *mf_imap_conn_label(const mf_imap_conn *c);
 /* EXAMINE (never SELECT). On success the connection has `mailbox` selected read-only;
  * on NO it has nothing selected. A mailbox the server does not know gives MF_ERR_NOT_FOUND. */
 gboolean mf_imap_conn_examine(mf_imap_conn *c, const char *mailbox, GError **err);
+/* EXAMINE for resynchronisation (RFC 7162): with QRESYNC enabled and a known uidvalidity and
+ * modseq, the server reports messages expunged since then as "VANISHED (EARLIER) <set>" and
+ * changed flags as FETCH, both passed to cb while the command runs (if uidvalidity no longer
+ * matches, it ignores them). Without them, "(CONDSTORE)" when the server has CONDSTORE, so
+ * HIGHESTMODSEQ is reported; else a plain EXAMINE. */
+gboolean mf_imap_conn_examine_since(mf_imap_conn *c, const char *mailbox, guint32 uidvalidity,
+				    guint64 modseq, mf_imap_data_cb cb, gpointer user_data,
+				    GError **err);
 /* The raw name of the EXAMINEd mailbox, or NULL. */
 const char *mf_imap_conn_selected(const mf_imap_conn *c);
 guint32 mf_imap_conn_uidvalidity(const mf_imap_conn *c);
+/* The message count: from EXAMINE, kept current by EXISTS, EXPUNGE and VANISHED. */
 guint32 mf_imap_conn_exists(const mf_imap_conn *c);
+/* UIDNEXT and HIGHESTMODSEQ as reported by the last EXAMINE; 0 when not reported (or
+ * NOMODSEQ). */
+guint32 mf_imap_conn_uidnext(const mf_imap_conn *c);
+guint64 mf_imap_conn_highestmodseq(const mf_imap_conn *c);
+/* TRUE once the server confirmed ENABLE QRESYNC: expunges then arrive as VANISHED. */
+gboolean mf_imap_conn_qresync(const mf_imap_conn *c);
 
 /* The read-only vocabulary available to callers (login and STARTTLS are internal). */
 typedef enum {
@@ -52,12 +74,6 @@ typedef enum {
 	MF_IMAP_UID_SEARCH, /* args e.g. "RETURN (ALL) ALL" */
 	MF_IMAP_UID_FETCH,  /* args "<set> (<items>)"; content only through BODY.PEEK[...] */
 } MfImapCmd;
-
-/* Called for each untagged data response (FETCH, LIST, SEARCH, ESEARCH, ...) that arrives
- * while the command is outstanding. With several commands in flight the server may interleave
- * their data, so a callback must identify data by its content (UID, origin), not by order.
- * The response is only valid during the call. */
-typedef void (*mf_imap_data_cb)(const imap_response *r, gpointer user_data);
 
 /* A batch of commands written together (pipelined) and completed together. */
 typedef struct mf_imap_batch mf_imap_batch;

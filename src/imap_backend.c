@@ -6,28 +6,35 @@
  * saves a round trip per read. Every operation is read-only and so idempotent: when the
  * connection turns out to be dead (server restart, autologout, NAT timeout) the operation is
  * retried once on a freshly opened connection, so a dropped link costs one reconnect instead
- * of an error. Throttling and server refusals are never retried here. */
+ * of an error. Throttling and server refusals are never retried here.
+ *
+ * Listings: each folder's last listing is kept (mf_imap_index) and brought up to date by
+ * imap_sync.c, which asks only for what changed; it is also saved in a->state_dir (one file
+ * per folder, named by a hash of the raw mailbox name), so that after a remount only the
+ * changes since the last mount cross the wire. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "imap_conn.h"
 #include "imap_folders.h"
+#include "imap_index.h"
 #include "imap_parse.h"
+#include "imap_sync.h"
 #include "imap_uidset.h"
 #include "log.h"
 #include "mailhdr.h"
 #include "mferror.h"
+#include "version.h"
 
 /* One UID FETCH names at most this many messages, in at most this many bytes of set, so
  * command lines stay under the 8 KiB servers are asked to accept (RFC 7162 §4). */
 #define LIST_CHUNK 2000
 #define SET_MAX_LEN 7000
-/* Folders up to this size are listed with one "UID FETCH 1:*". */
-#define SMALL_FOLDER 2000
 /* Large reads are split into pieces of this size sent pipelined. */
 #define PIECE ((guint64)1 << 20)
-#define LISTING_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"
+/* Which program decoded the envelopes in an index file (names depend on it). */
+#define INDEX_GENERATOR "mailfs " MAILFS_VERSION
 
 typedef struct {
 	mf_backend base;
@@ -37,12 +44,32 @@ typedef struct {
 	int timeout_sec;
 	guint max_conns;
 
+	char *state_dir;  /* or NULL: listings are not kept between mounts */
+
 	GMutex lock;
 	GCond cond;
 	GPtrArray *idle;  /* mf_imap_conn*, checked in */
 	guint total;      /* idle + checked out + being opened */
 	guint next_id;
+	GHashTable *folders; /* raw name -> FolderState*, under lock */
 } ImapBackend;
+
+/* What is remembered of one folder. Its own lock serialises listings of the folder, so two
+ * threads never both download the same changes. */
+typedef struct {
+	GMutex lock;
+	mf_imap_index *idx;  /* NULL until listed (or loaded) */
+	gboolean disk_tried; /* the index file was looked at (once per mount) */
+} FolderState;
+
+static void folder_state_free(gpointer p)
+{
+	FolderState *fs = p;
+
+	mf_imap_index_free(fs->idx);
+	g_mutex_clear(&fs->lock);
+	g_free(fs);
+}
 
 static ImapBackend *imap_backend(mf_backend *b)
 {
@@ -61,7 +88,7 @@ static mf_imap_conn *pool_open_conn(ImapBackend *ib, GError **err)
 		.host = ib->host, .port = ib->port, .implicit_tls = ib->implicit_tls,
 		.allow_plaintext = ib->allow_plaintext, .user = ib->user, .password = ib->password,
 		.cafile = ib->cafile, .timeout_sec = ib->timeout_sec, .stats = ib->base.stats,
-		.label = label,
+		.label = label, .enable_qresync = TRUE,
 	};
 
 	return mf_imap_conn_open(&o, err);
@@ -201,235 +228,109 @@ static GPtrArray *imap_list_folders(mf_backend *b, GError **err)
 
 /* ---- listings ------------------------------------------------------------------------ */
 
-static void append_display_name(GString *out, const char *name)
+static FolderState *folder_state(ImapBackend *ib, const char *mailbox)
 {
-	if (!strpbrk(name, ",;:<>@\"()[]\\")) {
-		g_string_append(out, name);
-		return;
+	g_mutex_lock(&ib->lock);
+	FolderState *fs = g_hash_table_lookup(ib->folders, mailbox);
+
+	if (!fs) {
+		fs = g_new0(FolderState, 1);
+		g_mutex_init(&fs->lock);
+		g_hash_table_insert(ib->folders, g_strdup(mailbox), fs);
 	}
-	g_string_append_c(out, '"');
-	for (const char *p = name; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_c(out, '\\');
-		g_string_append_c(out, *p);
-	}
-	g_string_append_c(out, '"');
+	g_mutex_unlock(&ib->lock);
+	return fs;
 }
 
-static char *address_spec(const imap_address *a)
+static char *index_path(ImapBackend *ib, const char *mailbox)
 {
-	if (a->mailbox && a->host)
-		return g_strdup_printf("%s@%s", a->mailbox, a->host);
-	return g_strdup(a->mailbox ? a->mailbox : "");
+	g_autofree char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, mailbox, -1);
+	g_autofree char *name = g_strdup_printf("imap-%.32s.idx", hash);
+
+	return g_build_filename(ib->state_dir, name, NULL);
 }
 
-/* "Name <a@b>, c@d" from ENVELOPE addresses, names decoded; group markers (host NIL) are
- * left out. NULL when there is no address. */
-static char *format_addresses(const GPtrArray *list, char **first_name)
+/* The saved listing, or NULL (none, unreadable, damaged, or from another version: the next
+ * save replaces it). */
+static mf_imap_index *index_load(ImapBackend *ib, const char *mailbox)
 {
-	g_autoptr(GString) out = g_string_new(NULL);
+	g_autofree char *path = index_path(ib, mailbox);
+	g_autofree char *data = NULL;
+	g_autoptr(GError) e = NULL;
+	gsize len;
 
-	for (guint i = 0; list && i < list->len; i++) {
-		const imap_address *a = list->pdata[i];
-
-		if (!a->host)
-			continue;
-		g_autofree char *spec = address_spec(a);
-		g_autofree char *name = a->name ? mf_decode_phrase(a->name) : NULL;
-
-		if (name)
-			g_strstrip(name);
-		if (first_name && !*first_name)
-			*first_name = g_strdup(name && *name ? name : spec);
-		if (out->len)
-			g_string_append(out, ", ");
-		if (name && *name) {
-			append_display_name(out, name);
-			g_string_append_printf(out, " <%s>", spec);
-		} else {
-			g_string_append(out, spec);
-		}
+	if (!g_file_get_contents(path, &data, &len, &e)) {
+		if (!g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			mf_log_warn("cannot read the index of %s: %s", mailbox, e->message);
+		return NULL;
 	}
-	return out->len ? g_strdup(out->str) : NULL;
+	mf_imap_index *x = mf_imap_index_parse((const guint8 *)data, len, mailbox, INDEX_GENERATOR, &e);
+
+	if (!x) {
+		if (g_error_matches(e, MF_ERROR, MF_ERR_STALE))
+			mf_log_info("not using the index of %s: %s", mailbox, e->message);
+		else
+			mf_log_warn("ignoring the index of %s (%s): %s", mailbox, path, e->message);
+		return NULL;
+	}
+	mf_log_debug("%s: %u messages from %s", mailbox, g_hash_table_size(x->msgs), path);
+	return x;
 }
 
-static mf_msg_meta *meta_from_fetch(const imap_fetch *f, gint64 now)
+/* Written to a temporary file and renamed into place, so a crash leaves the old file or the
+ * new one, never half of one; 0600 because envelopes are private. */
+static void index_save(ImapBackend *ib, const mf_imap_index *x)
 {
-	mf_msg_meta *m = mf_msg_meta_new();
-	const imap_envelope *env = f->envelope;
+	g_autofree char *path = index_path(ib, x->mailbox);
+	g_autoptr(GBytes) b = mf_imap_index_serialise(x, INDEX_GENERATOR);
+	g_autoptr(GError) e = NULL;
+	gsize len;
+	const char *data = g_bytes_get_data(b, &len);
 
-	m->uid = f->uid;
-	m->id = g_strdup_printf("%u", f->uid);
-	m->size = f->has_size ? f->rfc822_size : 0;
-	m->size_exact = FALSE;
-	m->internaldate = f->has_internaldate ? f->internaldate : MF_NO_DATE;
-	m->flags = g_strdup(f->has_flags && f->flags ? f->flags : "");
-	m->date = MF_NO_DATE;
-	if (!env)
-		return m;
-	gint64 d;
-
-	if (env->date && mf_parse_date(env->date, now, &d))
-		m->date = d;
-	m->date_raw = g_strdup(env->date);
-	m->subject = env->subject ? mf_decode_text(env->subject) : NULL;
-	m->from = format_addresses(env->from, &m->from_name);
-	m->to = format_addresses(env->to, NULL);
-	m->message_id = g_strdup(env->message_id);
-	return m;
+	if (!g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				      &e))
+		mf_log_warn("cannot save the index of %s: %s", x->mailbox, e->message);
 }
 
 typedef struct {
 	const char *mailbox;
-	guint32 uidvalidity;
-	GHashTable *wanted;  /* uid -> 1, NULL = any */
-	GHashTable *metas;   /* uid -> mf_msg_meta* */
-	GArray *uids;        /* from SEARCH */
-	gint64 now;
-	GError *bad;         /* first malformed data response */
-} ListingCtx;
+	mf_stats *stats;
+	mf_imap_index **idx;
+	gboolean changed;
+} SyncOpCtx;
 
-static void listing_fetch_cb(const imap_response *r, gpointer ud)
+static gboolean sync_op(mf_imap_conn *c, gpointer ud, GError **err)
 {
-	ListingCtx *lc = ud;
-	g_autoptr(GError) e = NULL;
+	SyncOpCtx *sc = ud;
+	gboolean changed = FALSE;
+	gboolean ok = mf_imap_sync_folder(c, sc->mailbox, sc->stats, sc->idx, &changed, err);
 
-	if (strcmp(r->keyword, "FETCH") != 0)
-		return;
-	g_autoptr(imap_fetch) f = imap_fetch_from_response(r, &e);
-
-	if (!f) {
-		mf_log_warn("%s: skipping a message the server describes badly: %s", lc->mailbox,
-			    e->message);
-		return;
-	}
-	/* "UID n:*" always matches the last message, and servers may send unsolicited FETCH
-	 * (flag changes); only UIDs that were asked for count. */
-	if (!f->has_uid || f->uid == 0 ||
-	    (lc->wanted && !g_hash_table_contains(lc->wanted, GUINT_TO_POINTER(f->uid))))
-		return;
-	if (!f->envelope && !f->has_size)
-		return;
-	g_hash_table_replace(lc->metas, GUINT_TO_POINTER(f->uid), meta_from_fetch(f, lc->now));
-}
-
-static void listing_search_cb(const imap_response *r, gpointer ud)
-{
-	ListingCtx *lc = ud;
-
-	if (!r->args || lc->bad)
-		return;
-	if (!strcmp(r->keyword, "SEARCH")) {
-		for (guint i = 0; i < r->args->len; i++) {
-			const imap_value *v = r->args->pdata[i];
-			guint64 u;
-
-			if (v->type == IMAP_V_ATOM && v->str &&
-			    g_ascii_string_to_unsigned(v->str, 10, 1, G_MAXUINT32, &u, NULL)) {
-				guint32 x = (guint32)u;
-
-				g_array_append_val(lc->uids, x);
-			}
-		}
-	} else if (!strcmp(r->keyword, "ESEARCH")) {
-		/* ESEARCH (TAG "x") UID ALL 1:5,7 -- ALL is absent when nothing matched. */
-		for (guint i = 0; i + 1 < r->args->len; i++) {
-			const imap_value *k = r->args->pdata[i], *v = r->args->pdata[i + 1];
-
-			if (k->type == IMAP_V_ATOM && k->str && !g_ascii_strcasecmp(k->str, "ALL") &&
-			    v->str)
-				mf_imap_uidset_parse(v->str, 50u * 1000 * 1000, lc->uids, &lc->bad);
-		}
-	}
-}
-
-static gboolean listing_op(mf_imap_conn *c, gpointer ud, GError **err)
-{
-	ListingCtx *lc = ud;
-
-	g_hash_table_remove_all(lc->metas);
-	g_clear_pointer(&lc->wanted, g_hash_table_unref);
-	g_array_set_size(lc->uids, 0);
-	g_clear_error(&lc->bad);
-	/* Always a fresh EXAMINE: it is what makes new and expunged mail visible. */
-	if (!mf_imap_conn_examine(c, lc->mailbox, err))
-		return FALSE;
-	lc->uidvalidity = mf_imap_conn_uidvalidity(c);
-	guint32 exists = mf_imap_conn_exists(c);
-
-	if (exists == 0)
-		return TRUE;
-	if (exists <= SMALL_FOLDER)
-		return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, listing_fetch_cb,
-					lc, err);
-
-	/* Big folder: learn the real UID set first (UIDs can be sparse and nine digits long),
-	 * then ask for exactly those, in chunks, pipelined. */
-	gboolean esearch = mf_imap_conn_has_cap(c, "ESEARCH");
-
-	if (!mf_imap_conn_run(c, MF_IMAP_UID_SEARCH, esearch ? "RETURN (ALL) ALL" : "ALL",
-			      listing_search_cb, lc, err))
-		return FALSE;
-	if (lc->bad) {
-		g_propagate_error(err, g_steal_pointer(&lc->bad));
-		return FALSE;
-	}
-	lc->wanted = g_hash_table_new(g_direct_hash, g_direct_equal);
-	for (guint i = 0; i < lc->uids->len; i++)
-		g_hash_table_add(lc->wanted, GUINT_TO_POINTER(g_array_index(lc->uids, guint32, i)));
-	g_autoptr(GPtrArray) chunks = mf_imap_uidset_chunks((const guint32 *)lc->uids->data,
-							    lc->uids->len, LIST_CHUNK, SET_MAX_LEN);
-
-	if (chunks->len == 0)
-		return TRUE;
-	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
-
-	for (guint i = 0; i < chunks->len; i++) {
-		g_autofree char *args = g_strdup_printf("%s " LISTING_ITEMS, (char *)chunks->pdata[i]);
-
-		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, listing_fetch_cb, lc);
-	}
-	return mf_imap_batch_run(batch, err);
-}
-
-static int meta_cmp(gconstpointer a, gconstpointer b)
-{
-	const mf_msg_meta *x = *(mf_msg_meta *const *)a, *y = *(mf_msg_meta *const *)b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
+	/* A retry after a lost connection may find nothing left to change. */
+	sc->changed = sc->changed || changed;
+	return ok;
 }
 
 static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError **err)
 {
 	ImapBackend *ib = imap_backend(b);
-	ListingCtx lc = {
-		.mailbox = f->raw,
-		.metas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-					       (GDestroyNotify)mf_msg_meta_free),
-		.uids = g_array_new(FALSE, FALSE, sizeof(guint32)),
-		.now = 0, /* names must not depend on when a folder was listed */
-	};
+	FolderState *fs = folder_state(ib, f->raw);
 	mf_listing *l = NULL;
 
-	if (pool_run(ib, f->raw, listing_op, &lc, err)) {
-		GHashTableIter it;
-		gpointer v;
-
-		l = g_new0(mf_listing, 1);
-		l->uidvalidity = lc.uidvalidity;
-		l->msgs = g_ptr_array_new_full(g_hash_table_size(lc.metas),
-					       (GDestroyNotify)mf_msg_meta_free);
-		g_hash_table_iter_init(&it, lc.metas);
-		while (g_hash_table_iter_next(&it, NULL, &v)) {
-			g_ptr_array_add(l->msgs, v);
-			g_hash_table_iter_steal(&it);
-		}
-		g_ptr_array_sort(l->msgs, meta_cmp);
+	g_mutex_lock(&fs->lock);
+	if (!fs->idx && !fs->disk_tried && ib->state_dir) {
+		fs->idx = index_load(ib, f->raw);
+		fs->disk_tried = TRUE;
 	}
-	g_hash_table_unref(lc.metas);
-	g_clear_pointer(&lc.wanted, g_hash_table_unref);
-	g_array_free(lc.uids, TRUE);
-	g_clear_error(&lc.bad);
+	SyncOpCtx sc = { .mailbox = f->raw, .stats = b->stats, .idx = &fs->idx };
+
+	if (pool_run(ib, f->raw, sync_op, &sc, err)) {
+		if (sc.changed && ib->state_dir && fs->idx->uidvalidity)
+			index_save(ib, fs->idx);
+		l = g_new0(mf_listing, 1);
+		l->uidvalidity = fs->idx->uidvalidity;
+		l->msgs = mf_imap_index_listing(fs->idx);
+	}
+	g_mutex_unlock(&fs->lock);
 	return l;
 }
 
@@ -692,6 +593,7 @@ static void imap_free(mf_backend *b)
 		return;
 	imap_close(b);
 	g_ptr_array_unref(ib->idle);
+	g_hash_table_unref(ib->folders);
 	g_mutex_clear(&ib->lock);
 	g_cond_clear(&ib->cond);
 	g_free(ib->host);
@@ -700,6 +602,7 @@ static void imap_free(mf_backend *b)
 		explicit_bzero(ib->password, strlen(ib->password));
 	g_free(ib->password);
 	g_free(ib->cafile);
+	g_free(ib->state_dir);
 	g_free(ib);
 }
 
@@ -731,7 +634,9 @@ mf_backend *mf_imap_backend_new(const mf_account *a)
 	ib->allow_plaintext = a->allow_plaintext;
 	ib->timeout_sec = a->timeout_sec > 0 ? a->timeout_sec : 30;
 	ib->max_conns = a->connections > 0 ? (guint)a->connections : 1;
+	ib->state_dir = g_strdup(a->state_dir);
 	ib->idle = g_ptr_array_new();
+	ib->folders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, folder_state_free);
 	g_mutex_init(&ib->lock);
 	g_cond_init(&ib->cond);
 	return &ib->base;

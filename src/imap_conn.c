@@ -11,12 +11,14 @@
  *
  * Safety: the only way to put a command on the wire is conn_queue_line(), which refuses any
  * line that mf_imap_line_is_read_only() does not accept. The vocabulary has no STORE,
- * EXPUNGE, COPY, MOVE, APPEND, DELETE or SELECT, and UID FETCH may only name BODY.PEEK[...]
- * for content, so no code path here can change a mailbox or its \Seen flags. */
+ * EXPUNGE, COPY, MOVE, APPEND, DELETE or SELECT, UID FETCH may only name BODY.PEEK[...]
+ * for content, and ENABLE only QRESYNC or CONDSTORE (which change what the server reports,
+ * never the mailbox), so no code path here can change a mailbox or its \Seen flags. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "imap_conn.h"
+#include "imap_uidset.h"
 #include "log.h"
 #include "mferror.h"
 #include "net.h"
@@ -49,6 +51,7 @@ enum {
 	CMD_ID,
 	CMD_EXAMINE,
 	CMD_LOGOUT,
+	CMD_ENABLE,
 };
 
 struct mf_imap_conn {
@@ -59,8 +62,13 @@ struct mf_imap_conn {
 	gboolean caps_known;
 	guint tag_seq;
 	char *selected;
-	guint32 uidvalidity, exists;
-	guint32 seen_uidvalidity; /* from the EXAMINE in progress */
+	guint32 uidvalidity, exists, uidnext;
+	guint64 highestmodseq;    /* 0: none (no CONDSTORE, or NOMODSEQ) */
+	/* from the EXAMINE in progress; UIDNEXT and HIGHESTMODSEQ are taken only from EXAMINE, so
+	 * a stored modseq never claims changes that were announced later but not yet seen */
+	guint32 seen_uidvalidity, seen_uidnext;
+	guint64 seen_highestmodseq;
+	gboolean qresync;         /* ENABLE QRESYNC succeeded */
 	mf_stats *stats;
 };
 
@@ -78,6 +86,7 @@ static const char *conn_verb(int cmd)
 	case CMD_ID: return "ID";
 	case CMD_EXAMINE: return "EXAMINE";
 	case CMD_LOGOUT: return "LOGOUT";
+	case CMD_ENABLE: return "ENABLE";
 	}
 	return NULL;
 }
@@ -86,7 +95,7 @@ static const char *conn_verb(int cmd)
 
 static const char *const read_only_verbs[] = {
 	"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "ID",
-	"LIST", "EXAMINE", "UID SEARCH", "UID FETCH",
+	"LIST", "EXAMINE", "UID SEARCH", "UID FETCH", "ENABLE",
 };
 
 /* BODY[...] and BINARY[...] set \Seen, and RFC822 / RFC822.TEXT are BODY[] in disguise;
@@ -124,6 +133,10 @@ gboolean mf_imap_line_is_read_only(const char *line)
 			continue;
 		if (strcmp(read_only_verbs[i], "UID FETCH") == 0)
 			return fetch_items_are_peek(verb + n);
+		/* Only the extensions this program understands the consequences of. */
+		if (strcmp(read_only_verbs[i], "ENABLE") == 0)
+			return !g_ascii_strcasecmp(verb + n, " QRESYNC") ||
+			       !g_ascii_strcasecmp(verb + n, " CONDSTORE");
 		return TRUE;
 	}
 	return FALSE;
@@ -224,6 +237,14 @@ static void conn_absorb(mf_imap_conn *c, const imap_response *r)
 		if (c->state == CONN_SELECTED)
 			c->uidvalidity = c->seen_uidvalidity;
 	}
+	if (c->state != CONN_SELECTED && r->code && r->code_arg &&
+	    !g_ascii_strcasecmp(r->code, "UIDNEXT"))
+		c->seen_uidnext = (guint32)strtoul(r->code_arg, NULL, 10);
+	if (c->state != CONN_SELECTED && r->code && r->code_arg &&
+	    !g_ascii_strcasecmp(r->code, "HIGHESTMODSEQ"))
+		c->seen_highestmodseq = g_ascii_strtoull(r->code_arg, NULL, 10);
+	if (c->state != CONN_SELECTED && r->code && !g_ascii_strcasecmp(r->code, "NOMODSEQ"))
+		c->seen_highestmodseq = 0;
 	if (r->code && !g_ascii_strcasecmp(r->code, "ALERT") && r->kind == IMAP_RESP_UNTAGGED)
 		mf_log_warn("%s: server alert: %s", c->host, r->text ? r->text : "");
 	if (r->kind != IMAP_RESP_UNTAGGED)
@@ -247,6 +268,22 @@ static void conn_absorb(mf_imap_conn *c, const imap_response *r)
 		c->exists = r->number;
 	} else if (!strcmp(r->keyword, "EXPUNGE") && c->exists > 0) {
 		c->exists--;
+	} else if (!strcmp(r->keyword, "ENABLED") && r->args) {
+		for (guint i = 0; i < r->args->len; i++) {
+			const imap_value *v = r->args->pdata[i];
+
+			if (v->type == IMAP_V_ATOM && v->str && !g_ascii_strcasecmp(v->str, "QRESYNC"))
+				c->qresync = TRUE;
+		}
+	} else if (!strcmp(r->keyword, "VANISHED") && r->args && r->args->len == 1) {
+		/* Expunges under QRESYNC; "VANISHED (EARLIER)" reports history, not a change of
+		 * the message count. */
+		const imap_value *v = r->args->pdata[0];
+		g_autoptr(GArray) set = v->type == IMAP_V_ATOM && v->str ?
+						mf_imap_uidset_ranges(v->str, NULL) : NULL;
+		guint64 n = set ? mf_imap_uidset_ranges_count(set) : 0;
+
+		c->exists = n >= c->exists ? 0 : c->exists - (guint32)n;
 	}
 }
 
@@ -464,7 +501,8 @@ void mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_ima
 
 static gboolean is_data_keyword(const char *k)
 {
-	static const char *const data[] = { "FETCH", "LIST", "LSUB", "SEARCH", "ESEARCH", "STATUS" };
+	static const char *const data[] = { "FETCH", "LIST", "LSUB", "SEARCH", "ESEARCH", "STATUS",
+					    "VANISHED" };
 
 	for (gsize i = 0; i < G_N_ELEMENTS(data); i++)
 		if (!strcmp(k, data[i]))
@@ -852,19 +890,25 @@ static gboolean conn_login(mf_imap_conn *c, const mf_imap_conn_opts *o, GError *
 }
 
 /* NetEase refuses SELECT/EXAMINE from clients that have not said who they are; Gmail asks
- * for it. The answer does not matter. */
-static gboolean conn_send_id(mf_imap_conn *c, GError **err)
+ * for it. ENABLE QRESYNC (RFC 7162) goes in the same round trip. Neither answer matters: a
+ * refused ID is ignored, a refused ENABLE just leaves QRESYNC off. */
+static gboolean conn_send_id_enable(mf_imap_conn *c, gboolean id, gboolean enable, GError **err)
 {
 	g_autoptr(GError) e = NULL;
+	g_autoptr(mf_imap_batch) b = mf_imap_batch_new(c);
 
-	if (conn_run_cmd(c, CMD_ID, "(\"name\" \"mailfs\" \"version\" \"" MAILFS_VERSION "\")", NULL,
-			 NULL, &e))
+	if (id)
+		batch_add_cmd(b, CMD_ID, "(\"name\" \"mailfs\" \"version\" \"" MAILFS_VERSION "\")", NULL,
+			      NULL);
+	if (enable)
+		batch_add_cmd(b, CMD_ENABLE, "QRESYNC", NULL, NULL);
+	if (mf_imap_batch_run(b, &e))
 		return TRUE;
 	if (c->state == CONN_DEAD) {
 		g_propagate_error(err, g_steal_pointer(&e));
 		return FALSE;
 	}
-	mf_log_debug("%s: ID refused: %s", c->label, e->message);
+	mf_log_debug("%s: ID or ENABLE refused: %s", c->label, e->message);
 	return TRUE;
 }
 
@@ -926,7 +970,11 @@ mf_imap_conn *mf_imap_conn_open(const mf_imap_conn_opts *o, GError **err)
 	if (!c->caps_known && !conn_capability(c, err))
 		goto fail;
 	conn_set_state(c, CONN_AUTHENTICATED);
-	if (mf_imap_conn_has_cap(c, "ID") && !conn_send_id(c, err))
+	gboolean id = mf_imap_conn_has_cap(c, "ID");
+	gboolean enable = o->enable_qresync && mf_imap_conn_has_cap(c, "QRESYNC") &&
+			  mf_imap_conn_has_cap(c, "ENABLE");
+
+	if ((id || enable) && !conn_send_id_enable(c, id, enable, err))
 		goto fail;
 	return c;
 fail:
@@ -936,7 +984,8 @@ fail:
 
 /* ---- authenticated state -------------------------------------------------------------- */
 
-gboolean mf_imap_conn_examine(mf_imap_conn *c, const char *mailbox, GError **err)
+static gboolean conn_examine(mf_imap_conn *c, const char *mailbox, const char *params,
+			     mf_imap_data_cb cb, gpointer ud, GError **err)
 {
 	g_autofree char *q = imap_quote(mailbox);
 
@@ -945,12 +994,16 @@ gboolean mf_imap_conn_examine(mf_imap_conn *c, const char *mailbox, GError **err
 			    mailbox, c->host);
 		return FALSE;
 	}
+	g_autofree char *args = params ? g_strdup_printf("%s %s", q, params) : g_strdup(q);
+
 	/* Whatever the outcome, the previous mailbox is no longer selected (RFC 3501 §6.3.1). */
 	g_clear_pointer(&c->selected, g_free);
 	c->uidvalidity = c->seen_uidvalidity = 0;
+	c->uidnext = c->seen_uidnext = 0;
+	c->highestmodseq = c->seen_highestmodseq = 0;
 	c->exists = 0;
 	conn_set_state(c, CONN_AUTHENTICATED);
-	if (!conn_run_cmd(c, CMD_EXAMINE, q, NULL, NULL, err)) {
+	if (!conn_run_cmd(c, CMD_EXAMINE, args, cb, ud, err)) {
 		if (err && *err && (*err)->code == MF_ERR_NOT_FOUND) {
 			g_autofree char *msg = g_strdup((*err)->message);
 
@@ -962,8 +1015,28 @@ gboolean mf_imap_conn_examine(mf_imap_conn *c, const char *mailbox, GError **err
 	}
 	c->selected = g_strdup(mailbox);
 	c->uidvalidity = c->seen_uidvalidity;
+	c->uidnext = c->seen_uidnext;
+	c->highestmodseq = c->seen_highestmodseq;
 	conn_set_state(c, CONN_SELECTED);
 	return TRUE;
+}
+
+gboolean mf_imap_conn_examine(mf_imap_conn *c, const char *mailbox, GError **err)
+{
+	return conn_examine(c, mailbox, NULL, NULL, NULL, err);
+}
+
+gboolean mf_imap_conn_examine_since(mf_imap_conn *c, const char *mailbox, guint32 uidvalidity,
+				    guint64 modseq, mf_imap_data_cb cb, gpointer user_data,
+				    GError **err)
+{
+	g_autofree char *params = NULL;
+
+	if (c->qresync && uidvalidity && modseq)
+		params = g_strdup_printf("(QRESYNC (%u %" G_GUINT64_FORMAT "))", uidvalidity, modseq);
+	else if (c->qresync || mf_imap_conn_has_cap(c, "CONDSTORE"))
+		params = g_strdup("(CONDSTORE)");
+	return conn_examine(c, mailbox, params, cb, user_data, err);
 }
 
 const char *mf_imap_conn_selected(const mf_imap_conn *c)
@@ -979,6 +1052,21 @@ guint32 mf_imap_conn_uidvalidity(const mf_imap_conn *c)
 guint32 mf_imap_conn_exists(const mf_imap_conn *c)
 {
 	return c->exists;
+}
+
+guint32 mf_imap_conn_uidnext(const mf_imap_conn *c)
+{
+	return c->uidnext;
+}
+
+guint64 mf_imap_conn_highestmodseq(const mf_imap_conn *c)
+{
+	return c->highestmodseq;
+}
+
+gboolean mf_imap_conn_qresync(const mf_imap_conn *c)
+{
+	return c->qresync;
 }
 
 gboolean mf_imap_conn_is_dead(const mf_imap_conn *c)

@@ -6,15 +6,56 @@
 #include "mutf7.h"
 #include "name.h"
 
-/* The display component for one raw name component: strict mUTF-7, else shown raw, so two
- * different server names never collapse into one. */
+/* Every byte mf_folder_component() would escape, plus '&' and every 8-bit byte. */
+static gboolean raw_needs_escape(guchar b, gboolean first)
+{
+	return b == '&' || b == '%' || b == '/' || b < 0x20 || b >= 0x7f ||
+	       (first && (b == '.' || b == '-'));
+}
+
+/* A raw component that is not canonical mUTF-7, shown byte for byte with '&' and 8-bit bytes
+ * as %XX. A canonical name never displays "%26" ('&' is never escaped there, and a literal
+ * '%' always is), so every fallback name contains "%26": from an '&' of its own, or appended
+ * when it has none or ends in one (so "x" and "x&" cannot meet). Shown raw rather than
+ * "repaired", because two server names must never land in one directory. */
+static char *folder_raw_component(const char *raw)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	const char *amp = strchr(raw, '&');
+	gsize n = strlen(raw);
+	gboolean mark = !amp || (n > 0 && raw[n - 1] == '&');
+
+	for (const char *p = raw; *p; p++) {
+		if (raw_needs_escape((guchar)*p, p == raw))
+			g_string_append_printf(out, "%%%02X", (guchar)*p);
+		else
+			g_string_append_c(out, *p);
+	}
+	if (mark)
+		g_string_append(out, "%26");
+	if (out->len > MF_NAME_MAX) {
+		/* Cut on an escape boundary, keep the marker, and let a hash of the whole raw name
+		 * tell long names apart: "<prefix>%26~<8 hex>". */
+		g_autofree char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, raw, -1);
+		gsize cut = MF_NAME_MAX - 3 - 1 - 8;
+
+		while (cut > 0 && (out->str[cut - 1] == '%' || (cut > 1 && out->str[cut - 2] == '%')))
+			cut--;
+		g_string_truncate(out, cut);
+		g_string_append_printf(out, "%%26~%.8s", hash);
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* The display component for one raw name component: strict mUTF-7, else the raw fallback,
+ * so two different server names never collapse into one. */
 static char *folder_display_component(const char *raw, gboolean top)
 {
 	if (top && !g_ascii_strcasecmp(raw, "INBOX"))
 		return g_strdup("INBOX");
 	g_autofree char *decoded = mf_mutf7_decode(raw);
 
-	return mf_folder_component(decoded ? decoded : raw);
+	return decoded ? mf_folder_component(decoded) : folder_raw_component(raw);
 }
 
 static int folder_cmp(gconstpointer a, gconstpointer b)

@@ -127,3 +127,84 @@ bad:
 	g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL, "server sent a malformed UID set: %.60s", s);
 	return FALSE;
 }
+
+static int range_cmp(gconstpointer a, gconstpointer b)
+{
+	const mf_imap_uid_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+GArray *mf_imap_uidset_ranges(const char *s, GError **err)
+{
+	g_autoptr(GArray) r = g_array_new(FALSE, FALSE, sizeof(mf_imap_uid_range));
+	const char *p = s;
+
+	for (;;) {
+		guint32 a, b;
+
+		if (!uidset_number(&p, &a))
+			goto bad;
+		b = a;
+		if (*p == ':') {
+			p++;
+			if (!uidset_number(&p, &b))
+				goto bad;
+		}
+		mf_imap_uid_range x = { MIN(a, b), MAX(a, b) };
+
+		g_array_append_val(r, x);
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			goto bad;
+		p++;
+	}
+	g_array_sort(r, range_cmp);
+	guint out = 0;
+
+	for (guint i = 0; i < r->len; i++) {
+		mf_imap_uid_range *cur = &g_array_index(r, mf_imap_uid_range, i);
+		mf_imap_uid_range *last = out ? &g_array_index(r, mf_imap_uid_range, out - 1) : NULL;
+
+		if (last && (guint64)cur->lo <= (guint64)last->hi + 1)
+			last->hi = MAX(last->hi, cur->hi);
+		else
+			g_array_index(r, mf_imap_uid_range, out++) = *cur;
+	}
+	g_array_set_size(r, out);
+	return g_steal_pointer(&r);
+bad:
+	g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL, "server sent a malformed UID set: %.60s", s);
+	return NULL;
+}
+
+gboolean mf_imap_uidset_ranges_contain(const GArray *ranges, guint32 uid)
+{
+	guint lo = 0, hi = ranges->len;
+
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		const mf_imap_uid_range *x = &g_array_index(ranges, mf_imap_uid_range, mid);
+
+		if (uid < x->lo)
+			hi = mid;
+		else if (uid > x->hi)
+			lo = mid + 1;
+		else
+			return TRUE;
+	}
+	return FALSE;
+}
+
+guint64 mf_imap_uidset_ranges_count(const GArray *ranges)
+{
+	guint64 n = 0;
+
+	for (guint i = 0; i < ranges->len; i++) {
+		const mf_imap_uid_range *x = &g_array_index(ranges, mf_imap_uid_range, i);
+
+		n += (guint64)(x->hi - x->lo) + 1;
+	}
+	return n;
+}

@@ -19,6 +19,11 @@ static void test_allowed(void)
 		"A0013 UID FETCH 4711 (UID BODY.PEEK[]<1048576.1048576>)",
 		"A0014 uid fetch 1 (body.peek[header.fields (date from)])",
 		"A0015 UID FETCH 1 (BINARY.PEEK[1])",
+		"A0016 ENABLE QRESYNC",
+		"A0017 ENABLE CONDSTORE",
+		"A0018 EXAMINE \"INBOX\" (QRESYNC (67890007 20050715194045000))",
+		"A0019 EXAMINE \"INBOX\" (CONDSTORE)",
+		"A0020 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 12345)",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(ok); i++)
@@ -57,7 +62,9 @@ static void test_refused(void)
 		"",
 		"A0026 CLOSE",                   /* CLOSE expunges on a SELECTed mailbox */
 		"A0027 IDLE",
-		"A0028 ENABLE QRESYNC",
+		"A0028 ENABLE UTF8=ACCEPT",     /* only the extensions we handle */
+		"A0029 ENABLE QRESYNC CONDSTORE",
+		"A0030 ENABLE",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {

@@ -107,6 +107,39 @@ static void test_parse(void)
 	g_assert_cmpuint(huge->len, ==, 0);
 }
 
+static void test_ranges(void)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) r = mf_imap_uidset_ranges("9,3:1,4,20:30,25:40,4294967295", &err);
+
+	g_assert_no_error(err);
+	/* merged: 1:4, 9, 20:40, 4294967295 */
+	g_assert_cmpuint(r->len, ==, 4);
+	g_assert_cmpuint(mf_imap_uidset_ranges_count(r), ==, 4 + 1 + 21 + 1);
+	const guint32 in[] = { 1, 2, 4, 9, 20, 33, 40, 4294967295u };
+	const guint32 out[] = { 5, 8, 10, 19, 41, 4294967294u };
+
+	for (gsize i = 0; i < G_N_ELEMENTS(in); i++)
+		g_assert_true(mf_imap_uidset_ranges_contain(r, in[i]));
+	for (gsize i = 0; i < G_N_ELEMENTS(out); i++)
+		g_assert_false(mf_imap_uidset_ranges_contain(r, out[i]));
+
+	/* A hostile set costs one range, not four billion UIDs. */
+	g_autoptr(GArray) all = mf_imap_uidset_ranges("1:4294967295", &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(all->len, ==, 1);
+	g_assert_cmpuint(mf_imap_uidset_ranges_count(all), ==, 4294967295u);
+
+	const char *bad[] = { "", "0", "1:", "1,,2", "1:*", "4294967296", "1 2", "1," };
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) e = NULL;
+
+		g_assert_null(mf_imap_uidset_ranges(bad[i], &e));
+		g_assert_error(e, MF_ERROR, MF_ERR_PROTOCOL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -114,5 +147,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/imap_uidset/chunk_count", test_chunk_count);
 	g_test_add_func("/imap_uidset/chunk_len", test_chunk_len);
 	g_test_add_func("/imap_uidset/parse", test_parse);
+	g_test_add_func("/imap_uidset/ranges", test_ranges);
 	return g_test_run();
 }

@@ -1,0 +1,26 @@
+/* Bringing a folder's remembered listing (mf_imap_index) up to date on one connection, asking
+ * the server only for what changed. Cheapest first:
+ *
+ * - a fresh EXAMINE, with QRESYNC parameters when enabled: expunges since the last time come
+ *   back as VANISHED (EARLIER) and changed flags as FETCH in the same round trip;
+ * - UIDNEXT, EXISTS and HIGHESTMODSEQ all unchanged: nothing else is sent;
+ * - new mail: envelopes for "UID <old UIDNEXT>:*" only (filtered: '*' always matches the last
+ *   message);
+ * - flags: nothing more with QRESYNC, "UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)" with CONDSTORE,
+ *   else "UID FETCH 1:* (FLAGS)", which also gives the UID set;
+ * - whenever the message count disagrees with EXISTS: the UID set (ESEARCH when offered) and
+ *   envelopes for the UIDs not known.
+ *
+ * A new UIDVALIDITY (or nothing remembered) means a full listing. */
+#pragma once
+#include <glib.h>
+#include "imap_conn.h"
+#include "imap_index.h"
+
+/* Messages the server describes too badly to list are skipped, logged and recorded as the
+ * last error in `stats` (may be NULL). On success *idx is current (replaced when the epoch changed; created when NULL) and
+ * *changed says whether it differs from before (so is worth saving). On failure *idx may
+ * already hold some of the changes, but keeps its old UIDNEXT and HIGHESTMODSEQ, so the next
+ * attempt asks for all of them again. */
+gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
+			     mf_imap_index **idx, gboolean *changed, GError **err);

@@ -1,0 +1,471 @@
+/* Folder listings over IMAP, fetched incrementally (see imap_sync.h for the order of checks). */
+#include <string.h>
+
+#include "imap_sync.h"
+#include "imap_uidset.h"
+#include "log.h"
+#include "mailhdr.h"
+#include "mferror.h"
+
+/* One UID FETCH names at most this many messages, in at most this many bytes of set, so
+ * command lines stay under the 8 KiB servers are asked to accept (RFC 7162 §4). */
+#define LIST_CHUNK 2000
+#define SET_MAX_LEN 7000
+/* Folders up to this size are listed with one "UID FETCH 1:*". */
+#define SMALL_FOLDER 2000
+#define LISTING_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"
+#define MAX_SEARCH_UIDS (50u * 1000 * 1000)
+
+/* ---- envelopes ----------------------------------------------------------------------- */
+
+static void append_display_name(GString *out, const char *name)
+{
+	if (!strpbrk(name, ",;:<>@\"()[]\\")) {
+		g_string_append(out, name);
+		return;
+	}
+	g_string_append_c(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_c(out, '\\');
+		g_string_append_c(out, *p);
+	}
+	g_string_append_c(out, '"');
+}
+
+static char *address_spec(const imap_address *a)
+{
+	if (a->mailbox && a->host)
+		return g_strdup_printf("%s@%s", a->mailbox, a->host);
+	return g_strdup(a->mailbox ? a->mailbox : "");
+}
+
+/* "Name <a@b>, c@d" from ENVELOPE addresses, names decoded; group markers (host NIL) are
+ * left out. NULL when there is no address. */
+static char *format_addresses(const GPtrArray *list, char **first_name)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	for (guint i = 0; list && i < list->len; i++) {
+		const imap_address *a = list->pdata[i];
+
+		if (!a->host)
+			continue;
+		g_autofree char *spec = address_spec(a);
+		g_autofree char *name = a->name ? mf_decode_phrase(a->name) : NULL;
+
+		if (name)
+			g_strstrip(name);
+		if (first_name && !*first_name)
+			*first_name = g_strdup(name && *name ? name : spec);
+		if (out->len)
+			g_string_append(out, ", ");
+		if (name && *name) {
+			append_display_name(out, name);
+			g_string_append_printf(out, " <%s>", spec);
+		} else {
+			g_string_append(out, spec);
+		}
+	}
+	return out->len ? g_strdup(out->str) : NULL;
+}
+
+/* Names must not depend on when a folder was listed, so dates are parsed without a clock. */
+static mf_msg_meta *meta_from_fetch(const imap_fetch *f)
+{
+	mf_msg_meta *m = mf_msg_meta_new();
+	const imap_envelope *env = f->envelope;
+
+	m->uid = f->uid;
+	m->id = g_strdup_printf("%u", f->uid);
+	m->size = f->has_size ? f->rfc822_size : 0;
+	m->size_exact = FALSE;
+	m->internaldate = f->has_internaldate ? f->internaldate : MF_NO_DATE;
+	m->flags = g_strdup(f->has_flags && f->flags ? f->flags : "");
+	m->date = MF_NO_DATE;
+	if (!env)
+		return m;
+	gint64 d;
+
+	if (env->date && mf_parse_date(env->date, 0, &d))
+		m->date = d;
+	m->date_raw = g_strdup(env->date);
+	m->subject = env->subject ? mf_decode_text(env->subject) : NULL;
+	m->from = format_addresses(env->from, &m->from_name);
+	m->to = format_addresses(env->to, NULL);
+	m->message_id = g_strdup(env->message_id);
+	return m;
+}
+
+/* ---- what the server sends ----------------------------------------------------------- */
+
+typedef struct {
+	const char *mailbox;
+	mf_stats *stats;
+	mf_imap_index *idx;   /* what is being updated; NULL while EXAMINE may name another epoch */
+	guint32 new_from;     /* take envelopes of UIDs >= this (0: none by range) */
+	GHashTable *wanted;   /* and of exactly these UIDs, or NULL */
+	GHashTable *seen;     /* every UID a FETCH mentioned, or NULL when not collecting */
+	GArray *uids;         /* a SEARCH answer */
+	GError *bad;          /* a malformed SEARCH answer */
+	/* Reported during EXAMINE (idx NULL), applied once the epoch is known to match: */
+	GPtrArray *vanished;  /* GArray of mf_imap_uid_range, one per report */
+	GHashTable *flags;    /* uid -> char* */
+	guint added, removed, reflagged;
+} SyncCtx;
+
+static void sync_set_flags(SyncCtx *sc, guint32 uid, const char *flags)
+{
+	mf_msg_meta *m = g_hash_table_lookup(sc->idx->msgs, GUINT_TO_POINTER(uid));
+
+	if (!m || !g_strcmp0(m->flags, flags))
+		return;
+	g_free(m->flags);
+	m->flags = g_strdup(flags);
+	sc->reflagged++;
+}
+
+static void sync_drop(SyncCtx *sc, const GArray *ranges)
+{
+	GHashTableIter it;
+	gpointer k;
+
+	g_hash_table_iter_init(&it, sc->idx->msgs);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (mf_imap_uidset_ranges_contain(ranges, GPOINTER_TO_UINT(k))) {
+			g_hash_table_iter_remove(&it);
+			sc->removed++;
+		}
+}
+
+static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
+{
+	g_autoptr(GError) e = NULL;
+	g_autoptr(imap_fetch) f = imap_fetch_from_response(r, &e);
+
+	if (!f) {
+		mf_log_warn("%s: skipping a message the server describes badly: %s", sc->mailbox,
+			    e->message);
+		mf_stats_set_error(sc->stats, "%s: skipped a message the server describes badly: %s",
+				   sc->mailbox, e->message);
+		return;
+	}
+	/* Unsolicited FETCH without UID (a flag change by sequence number) cannot be placed. */
+	if (!f->has_uid)
+		return;
+	if (sc->seen)
+		g_hash_table_add(sc->seen, GUINT_TO_POINTER(f->uid));
+	const char *flags = f->flags ? f->flags : "";
+
+	if (!sc->idx) {
+		if (f->has_flags)
+			g_hash_table_replace(sc->flags, GUINT_TO_POINTER(f->uid), g_strdup(flags));
+		return;
+	}
+	/* "UID n:*" always matches the last message: only UIDs asked for get an entry. */
+	gboolean want = (sc->new_from && f->uid >= sc->new_from) ||
+			(sc->wanted && g_hash_table_contains(sc->wanted, GUINT_TO_POINTER(f->uid)));
+
+	if (want && (f->envelope || f->has_size)) {
+		mf_msg_meta *old = g_hash_table_lookup(sc->idx->msgs, GUINT_TO_POINTER(f->uid));
+
+		if (!old)
+			sc->added++;
+		else if (g_strcmp0(old->flags, flags))
+			sc->reflagged++;
+		g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(f->uid), meta_from_fetch(f));
+	} else if (f->has_flags) {
+		sync_set_flags(sc, f->uid, flags);
+	}
+}
+
+static void sync_on_vanished(SyncCtx *sc, const imap_response *r)
+{
+	const imap_value *v = r->args->len ? r->args->pdata[r->args->len - 1] : NULL;
+	g_autoptr(GError) e = NULL;
+
+	if (!v || v->type != IMAP_V_ATOM || !v->str)
+		return;
+	g_autoptr(GArray) ranges = mf_imap_uidset_ranges(v->str, &e);
+
+	if (!ranges) {
+		mf_log_warn("%s: ignoring a VANISHED report: %s", sc->mailbox, e->message);
+		return;
+	}
+	if (sc->seen) {
+		GHashTableIter it;
+		gpointer k;
+
+		g_hash_table_iter_init(&it, sc->seen);
+		while (g_hash_table_iter_next(&it, &k, NULL))
+			if (mf_imap_uidset_ranges_contain(ranges, GPOINTER_TO_UINT(k)))
+				g_hash_table_iter_remove(&it);
+	}
+	if (sc->idx)
+		sync_drop(sc, ranges);
+	else
+		g_ptr_array_add(sc->vanished, g_steal_pointer(&ranges));
+}
+
+static void sync_on_search(SyncCtx *sc, const imap_response *r)
+{
+	if (sc->bad)
+		return;
+	if (!strcmp(r->keyword, "SEARCH")) {
+		for (guint i = 0; i < r->args->len; i++) {
+			const imap_value *v = r->args->pdata[i];
+			guint64 u;
+
+			if (v->type == IMAP_V_ATOM && v->str &&
+			    g_ascii_string_to_unsigned(v->str, 10, 1, G_MAXUINT32, &u, NULL)) {
+				guint32 x = (guint32)u;
+
+				g_array_append_val(sc->uids, x);
+			}
+		}
+		return;
+	}
+	/* ESEARCH (TAG "x") UID ALL 1:5,7 -- ALL is absent when nothing matched. */
+	for (guint i = 0; i + 1 < r->args->len; i++) {
+		const imap_value *k = r->args->pdata[i], *v = r->args->pdata[i + 1];
+
+		if (k->type == IMAP_V_ATOM && k->str && !g_ascii_strcasecmp(k->str, "ALL") && v->str)
+			mf_imap_uidset_parse(v->str, MAX_SEARCH_UIDS, sc->uids, &sc->bad);
+	}
+}
+
+static void sync_cb(const imap_response *r, gpointer ud)
+{
+	SyncCtx *sc = ud;
+
+	if (!r->args)
+		return;
+	if (!strcmp(r->keyword, "FETCH"))
+		sync_on_fetch(sc, r);
+	else if (!strcmp(r->keyword, "VANISHED"))
+		sync_on_vanished(sc, r);
+	else if (!strcmp(r->keyword, "SEARCH") || !strcmp(r->keyword, "ESEARCH"))
+		sync_on_search(sc, r);
+}
+
+/* ---- the steps ----------------------------------------------------------------------- */
+
+/* The folder's UID set into sc->uids. */
+static gboolean sync_search(mf_imap_conn *c, SyncCtx *sc, GError **err)
+{
+	gboolean esearch = mf_imap_conn_has_cap(c, "ESEARCH");
+
+	g_array_set_size(sc->uids, 0);
+	g_clear_error(&sc->bad);
+	if (!mf_imap_conn_run(c, MF_IMAP_UID_SEARCH, esearch ? "RETURN (ALL) ALL" : "ALL", sync_cb,
+			      sc, err))
+		return FALSE;
+	if (sc->bad) {
+		g_propagate_error(err, g_steal_pointer(&sc->bad));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Envelopes of exactly these UIDs, in chunks, pipelined. */
+static gboolean sync_fetch_envelopes(mf_imap_conn *c, SyncCtx *sc, const guint32 *uids, gsize n,
+				     GError **err)
+{
+	g_autoptr(GPtrArray) chunks = mf_imap_uidset_chunks(uids, n, LIST_CHUNK, SET_MAX_LEN);
+
+	if (chunks->len == 0)
+		return TRUE;
+	g_clear_pointer(&sc->wanted, g_hash_table_unref);
+	sc->wanted = g_hash_table_new(g_direct_hash, g_direct_equal);
+	for (gsize i = 0; i < n; i++)
+		g_hash_table_add(sc->wanted, GUINT_TO_POINTER(uids[i]));
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+
+	for (guint i = 0; i < chunks->len; i++) {
+		g_autofree char *args = g_strdup_printf("%s " LISTING_ITEMS, (char *)chunks->pdata[i]);
+
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, sync_cb, sc);
+	}
+	return mf_imap_batch_run(batch, err);
+}
+
+static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
+{
+	guint32 exists = mf_imap_conn_exists(c);
+
+	if (exists == 0)
+		return TRUE;
+	if (exists <= SMALL_FOLDER) {
+		sc->new_from = 1;
+		return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+	}
+	/* Big folder: learn the real UID set first (UIDs can be sparse and nine digits long),
+	 * then ask for exactly those. */
+	return sync_search(c, sc, err) &&
+	       sync_fetch_envelopes(c, sc, (const guint32 *)sc->uids->data, sc->uids->len, err);
+}
+
+/* Make the index hold exactly `uids`: drop the others, fetch envelopes of the unknown. */
+static gboolean sync_reconcile(mf_imap_conn *c, SyncCtx *sc, const guint32 *uids, gsize n,
+			       GError **err)
+{
+	g_autoptr(GHashTable) present = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_autoptr(GArray) unknown = g_array_new(FALSE, FALSE, sizeof(guint32));
+	GHashTableIter it;
+	gpointer k;
+
+	for (gsize i = 0; i < n; i++) {
+		g_hash_table_add(present, GUINT_TO_POINTER(uids[i]));
+		if (!g_hash_table_contains(sc->idx->msgs, GUINT_TO_POINTER(uids[i])))
+			g_array_append_val(unknown, uids[i]);
+	}
+	g_hash_table_iter_init(&it, sc->idx->msgs);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (!g_hash_table_contains(present, k)) {
+			g_hash_table_iter_remove(&it);
+			sc->removed++;
+		}
+	return sync_fetch_envelopes(c, sc, (const guint32 *)unknown->data, unknown->len, err);
+}
+
+static gboolean sync_incremental(mf_imap_conn *c, SyncCtx *sc, guint32 uidnext, guint64 modseq,
+				 GError **err)
+{
+	mf_imap_index *x = sc->idx;
+	guint32 exists = mf_imap_conn_exists(c);
+	/* HIGHESTMODSEQ known then and now: flag changes are visible without asking for all.
+	 * One that went backwards (a server restored from a backup) describes another history. */
+	gboolean modseqs = modseq && x->highestmodseq && modseq >= x->highestmodseq;
+	/* ...and with QRESYNC the EXAMINE has already reported them, expunges too. */
+	gboolean qresync = modseqs && mf_imap_conn_qresync(c);
+
+	if (modseqs && uidnext && uidnext == x->uidnext && modseq == x->highestmodseq &&
+	    exists == g_hash_table_size(x->msgs))
+		return TRUE;
+	if (exists == 0) {
+		sc->removed += g_hash_table_size(x->msgs);
+		g_hash_table_remove_all(x->msgs);
+		return TRUE;
+	}
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+	gboolean any = FALSE;
+
+	if (x->uidnext && uidnext != x->uidnext) {
+		g_autofree char *args = g_strdup_printf("%u:* " LISTING_ITEMS, x->uidnext);
+
+		sc->new_from = x->uidnext;
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, sync_cb, sc);
+		any = TRUE;
+	}
+	if (!modseqs) {
+		sc->seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, "1:* (UID FLAGS)", sync_cb, sc);
+		any = TRUE;
+	} else if (!qresync && modseq != x->highestmodseq) {
+		g_autofree char *args = g_strdup_printf("1:* (UID FLAGS) (CHANGEDSINCE %" G_GUINT64_FORMAT ")",
+							x->highestmodseq);
+
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, sync_cb, sc);
+		any = TRUE;
+	}
+	if (any && !mf_imap_batch_run(batch, err))
+		return FALSE;
+	sc->new_from = 0;
+	/* The count tells whether anything known was expunged unnoticed (without QRESYNC an
+	 * expunge shows only as a smaller EXISTS). */
+	exists = mf_imap_conn_exists(c);
+	if (sc->seen && g_hash_table_size(sc->seen) == exists) {
+		g_autoptr(GArray) v = g_array_new(FALSE, FALSE, sizeof(guint32));
+		GHashTableIter it;
+		gpointer k;
+
+		g_hash_table_iter_init(&it, sc->seen);
+		while (g_hash_table_iter_next(&it, &k, NULL)) {
+			guint32 u = GPOINTER_TO_UINT(k);
+
+			g_array_append_val(v, u);
+		}
+		return sync_reconcile(c, sc, (const guint32 *)v->data, v->len, err);
+	}
+	if (exists == g_hash_table_size(x->msgs))
+		return TRUE;
+	mf_log_debug("%s: %u messages known, server has %u: comparing UID sets", sc->mailbox,
+		     g_hash_table_size(x->msgs), exists);
+	return sync_search(c, sc, err) &&
+	       sync_reconcile(c, sc, (const guint32 *)sc->uids->data, sc->uids->len, err);
+}
+
+static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboolean *changed,
+			 GError **err)
+{
+	mf_imap_index *old = *idx;
+
+	if (!mf_imap_conn_examine_since(c, sc->mailbox, old ? old->uidvalidity : 0,
+					old ? old->highestmodseq : 0, sync_cb, sc, err))
+		return FALSE;
+	guint32 uv = mf_imap_conn_uidvalidity(c), uidnext = mf_imap_conn_uidnext(c);
+	/* Some servers report HIGHESTMODSEQ without offering CONDSTORE; CHANGEDSINCE is only
+	 * for those that do. */
+	gboolean condstore = mf_imap_conn_qresync(c) || mf_imap_conn_has_cap(c, "CONDSTORE");
+	guint64 modseq = condstore ? mf_imap_conn_highestmodseq(c) : 0;
+
+	if (!old || uv == 0 || old->uidvalidity != uv) {
+		if (old && uv)
+			mf_log_debug("%s: UIDVALIDITY changed (%u -> %u); listing it anew", sc->mailbox,
+				    old->uidvalidity, uv);
+		g_autoptr(mf_imap_index) fresh = mf_imap_index_new(sc->mailbox, uv);
+
+		sc->idx = fresh;
+		if (!sync_full(c, sc, err))
+			return FALSE;
+		fresh->uidnext = uidnext;
+		fresh->highestmodseq = modseq;
+		mf_imap_index_free(*idx);
+		*idx = g_steal_pointer(&fresh);
+		*changed = TRUE;
+		return TRUE;
+	}
+	sc->idx = old;
+	for (guint i = 0; i < sc->vanished->len; i++)
+		sync_drop(sc, sc->vanished->pdata[i]);
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, sc->flags);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		sync_set_flags(sc, GPOINTER_TO_UINT(k), v);
+	if (!sync_incremental(c, sc, uidnext, modseq, err))
+		return FALSE;
+	*changed = sc->added || sc->removed || sc->reflagged || old->uidnext != uidnext ||
+		   old->highestmodseq != modseq;
+	old->uidnext = uidnext;
+	old->highestmodseq = modseq;
+	return TRUE;
+}
+
+gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
+			     mf_imap_index **idx, gboolean *changed, GError **err)
+{
+	SyncCtx sc = {
+		.mailbox = mailbox,
+		.stats = stats,
+		.uids = g_array_new(FALSE, FALSE, sizeof(guint32)),
+		.vanished = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref),
+		.flags = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free),
+	};
+	gboolean ok;
+
+	*changed = FALSE;
+	ok = sync_run(c, &sc, idx, changed, err);
+	if (ok)
+		mf_log_debug("%s: listing has %u messages (%u new, %u gone, %u with new flags)",
+			     mailbox, g_hash_table_size((*idx)->msgs), sc.added, sc.removed,
+			     sc.reflagged);
+	g_array_free(sc.uids, TRUE);
+	g_ptr_array_unref(sc.vanished);
+	g_hash_table_unref(sc.flags);
+	g_clear_pointer(&sc.wanted, g_hash_table_unref);
+	g_clear_pointer(&sc.seen, g_hash_table_unref);
+	g_clear_error(&sc.bad);
+	return ok;
+}
