@@ -16,5 +16,7 @@ gboolean mf_bodycache_has_disk(mf_bodycache *c);
 
 /* A new reference, or NULL. */
 GBytes *mf_bodycache_lookup(mf_bodycache *c, const char *key);
+/* Whether a body is cached (memory or disk index), without reading or verifying it. */
+gboolean mf_bodycache_contains(mf_bodycache *c, const char *key);
 void mf_bodycache_insert(mf_bodycache *c, const char *key, GBytes *body);
 void mf_bodycache_remove(mf_bodycache *c, const char *key);

@@ -459,6 +459,18 @@ GBytes *mf_bodycache_lookup(mf_bodycache *c, const char *key)
 	return dir ? bc_lookup_disk(c, dir, key) : NULL;
 }
 
+gboolean mf_bodycache_contains(mf_bodycache *c, const char *key)
+{
+	g_mutex_lock(&c->lock);
+	gboolean found = g_hash_table_contains(c->mem, key);
+	if (!found && c->dir) {
+		g_autofree char *hex = bc_hex(key);
+		found = g_hash_table_contains(c->disk, hex);
+	}
+	g_mutex_unlock(&c->lock);
+	return found;
+}
+
 void mf_bodycache_insert(mf_bodycache *c, const char *key, GBytes *body)
 {
 	g_autofree char *hex = NULL;

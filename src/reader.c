@@ -23,8 +23,9 @@
 #define WINDOW_MIN (64 * 1024)
 #define WINDOW_MAX (8 * 1024 * 1024)
 #define RANDOM_GAP (4 * 1024 * 1024)  /* a read this far past the prefix is random access */
-#define PREFETCH_MAX_MSGS 64
-#define PREFETCH_MAX_BYTES (8 * 1024 * 1024)
+#define PREFETCH_MAX_MSGS 128
+#define PREFETCH_MAX_BYTES (16 * 1024 * 1024)
+#define PREFETCH_THREADS 2     /* batches in flight: one arrives while the next is asked for */
 
 typedef struct {
 	GMutex lock;          /* held across this message's fetches */
@@ -224,36 +225,39 @@ static void maybe_prefetch(mf_reader *r, mf_node *msg)
 		return;
 	guint want = MIN(4u << MIN(streak, 5u), (guint)PREFETCH_MAX_MSGS);
 	g_autoptr(GPtrArray) next = mf_model_next_msgs(r->model, msg, want);
+	/* Only top up when less than half of the window ahead is here or on its way: fetching the
+	 * one message that just entered the window would cost a round trip per file again. */
 	GPtrArray *batch = g_ptr_array_new();
-	guint64 bytes = 0;
-	for (guint i = 0; i < next->len && bytes < PREFETCH_MAX_BYTES; i++) {
+	guint ready = 0;
+	for (guint i = 0; i < next->len; i++) {
 		mf_node *n = next->pdata[i];
-		guint64 size = mf_model_msg_size(r->model, n, NULL);
-		if (size > WHOLE_MAX)
+		if (mf_model_msg_size(r->model, n, NULL) > WHOLE_MAX) {
+			ready++; /* read in windows when its turn comes, never ahead */
 			continue;
-		g_autofree char *key = mf_model_body_key(n);
+		}
 		body_state *st = state_get(r, n);
 		g_mutex_lock(&r->lock);
 		gboolean busy = st->prefetching;
 		g_mutex_unlock(&r->lock);
-		if (busy)
-			continue;
-		/* Already here (a peek: lookup promotes in the LRU, which is fine). */
-		GBytes *have = mf_bodycache_lookup(r->cache, key);
-		if (have) {
-			g_bytes_unref(have);
-			continue;
-		}
-		g_mutex_lock(&r->lock);
-		st->prefetching = TRUE;
-		g_mutex_unlock(&r->lock);
-		g_ptr_array_add(batch, n);
-		bytes += size;
+		g_autofree char *key = mf_model_body_key(n);
+		if (busy || mf_bodycache_contains(r->cache, key))
+			ready++;
+		else
+			g_ptr_array_add(batch, n);
 	}
-	if (batch->len == 0) {
+	if (ready * 2 >= next->len) {
 		g_ptr_array_unref(batch);
 		return;
 	}
+	guint64 bytes = 0;
+	guint keep = 0;
+	for (; keep < batch->len && bytes < PREFETCH_MAX_BYTES; keep++)
+		bytes += mf_model_msg_size(r->model, batch->pdata[keep], NULL);
+	g_ptr_array_set_size(batch, keep);
+	g_mutex_lock(&r->lock);
+	for (guint i = 0; i < batch->len; i++)
+		((body_state *)g_hash_table_lookup(r->states, batch->pdata[i]))->prefetching = TRUE;
+	g_mutex_unlock(&r->lock);
 	prefetch_job *job = g_new0(prefetch_job, 1);
 	job->r = r;
 	job->dir = msg->parent;
@@ -444,7 +448,7 @@ mf_reader *mf_reader_new(mf_model *m, mf_bodycache *cache, mf_stats *stats)
 	g_mutex_init(&r->lock);
 	g_cond_init(&r->prefetch_done);
 	r->states = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)body_state_free);
-	r->prefetcher = g_thread_pool_new(prefetch_run, NULL, 1, FALSE, NULL);
+	r->prefetcher = g_thread_pool_new(prefetch_run, NULL, PREFETCH_THREADS, FALSE, NULL);
 	return r;
 }
 
