@@ -8,12 +8,12 @@
 
 typedef struct mf_fs mf_fs;
 
-mf_fs *mf_fs_new(mf_model *m, mf_stats *stats, const char *backend_name);
+mf_fs *mf_fs_new(mf_stats *stats, const char *backend_name);
 void mf_fs_free(mf_fs *fs);
 const struct fuse_lowlevel_ops *mf_fs_ops(void);
-/* After mounting (and daemonizing): attach the reader and start the thread that delivers
- * kernel notifications. No request is served before this, as the loop starts after it. */
-void mf_fs_start(mf_fs *fs, struct fuse_session *se, mf_reader *r);
+/* After mounting (and daemonizing): attach the model and reader and start the thread that
+ * delivers kernel notifications. No request is served before this: the loop starts after it. */
+void mf_fs_start(mf_fs *fs, struct fuse_session *se, mf_model *m, mf_reader *r);
 void mf_fs_stop(mf_fs *fs);
 
 int mf_errno(const GError *e);

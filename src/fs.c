@@ -579,24 +579,24 @@ static gpointer notifier_main(gpointer data)
 	}
 }
 
-mf_fs *mf_fs_new(mf_model *m, mf_stats *stats, const char *backend_name)
+mf_fs *mf_fs_new(mf_stats *stats, const char *backend_name)
 {
 	mf_fs *fs = g_new0(mf_fs, 1);
-	fs->model = m;
 	fs->stats = stats;
 	fs->backend_name = g_strdup(backend_name);
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->mount_time = time(NULL);
 	fs->notes = g_async_queue_new();
-	mf_model_set_notify(m, queue_note, fs);
 	return fs;
 }
 
-void mf_fs_start(mf_fs *fs, struct fuse_session *se, mf_reader *r)
+void mf_fs_start(mf_fs *fs, struct fuse_session *se, mf_model *m, mf_reader *r)
 {
 	fs->se = se;
+	fs->model = m;
 	fs->reader = r;
+	mf_model_set_notify(m, queue_note, fs);
 	fs->notifier = g_thread_new("notify", notifier_main, fs);
 }
 
@@ -616,7 +616,8 @@ void mf_fs_free(mf_fs *fs)
 	if (!fs)
 		return;
 	mf_fs_stop(fs);
-	mf_model_set_notify(fs->model, NULL, NULL);
+	if (fs->model)
+		mf_model_set_notify(fs->model, NULL, NULL);
 	g_async_queue_unref(fs->notes);
 	g_free(fs->backend_name);
 	g_free(fs);

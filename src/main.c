@@ -177,127 +177,167 @@ static int fail(const char *msg)
 	return 1;
 }
 
-int main(int argc, char **argv)
+static void options_clear(struct mf_options *o)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mf_options o = { 0 };
-	o.connections = 4;
-	o.timeout = 30;
-	o.cache_size_mb = UNSET;
-	o.memory_cache_mb = 128;
-	if (fuse_opt_parse(&args, &o, mf_opts, opt_proc) == -1)
+	g_free(o->cafile);
+	g_free(o->password_command);
+	g_free(o->cache_dir);
+	g_free(o->url);
+	g_free(o->mountpoint);
+}
+
+/* Everything main() may have made, released in one place on every path out. */
+typedef struct {
+	struct fuse_args args;
+	struct mf_options o;
+	mf_account acct;
+	mf_stats *stats;
+	mf_backend *backend;
+	mf_model *model;
+	mf_bodycache *cache;
+	mf_fs *fs;
+	mf_reader *reader;
+	struct fuse_session *se;
+	gboolean handlers, mounted;
+} mf_daemon;
+
+static void daemon_clear(mf_daemon *d)
+{
+	if (d->handlers)
+		fuse_remove_signal_handlers(d->se);
+	if (d->mounted)
+		fuse_session_unmount(d->se);
+	if (d->fs)
+		mf_fs_stop(d->fs);
+	if (d->se)
+		fuse_session_destroy(d->se);
+	mf_reader_free(d->reader);
+	mf_fs_free(d->fs);
+	mf_model_free(d->model);
+	if (d->backend) {
+		d->backend->ops->close(d->backend);
+		d->backend->ops->free(d->backend);
+	}
+	if (d->cache)
+		mf_bodycache_free(d->cache);
+	mf_stats_free(d->stats);
+	mf_account_clear(&d->acct);
+	fuse_opt_free_args(&d->args);
+	options_clear(&d->o);
+}
+
+static int run(mf_daemon *d, const char *prog)
+{
+	struct mf_options *o = &d->o;
+	g_autoptr(GError) err = NULL;
+
+	o->connections = 4;
+	o->timeout = 30;
+	o->cache_size_mb = UNSET;
+	o->memory_cache_mb = 128;
+	if (fuse_opt_parse(&d->args, o, mf_opts, opt_proc) == -1)
 		return 1;
-	if (o.show_help) {
-		usage(stdout, argv[0]);
+	if (o->show_help) {
+		usage(stdout, prog);
 		return 0;
 	}
-	if (o.show_version) {
+	if (o->show_version) {
 		printf("mailfs %s (libfuse %s, %s)\n", MAILFS_VERSION, fuse_pkgversion(), OPENSSL_VERSION_TEXT);
 		return 0;
 	}
-	if (!o.url || !o.mountpoint) {
-		usage(stderr, argv[0]);
+	if (!o->url || !o->mountpoint) {
+		usage(stderr, prog);
 		return 1;
 	}
-	if (o.connections < 1 || o.connections > 16)
+	if (o->connections < 1 || o->connections > 16)
 		return fail("connections must be between 1 and 16 (servers limit connections per account)");
-	if (o.timeout < 1 || o.timeout > 3600)
+	if (o->timeout < 1 || o->timeout > 3600)
 		return fail("timeout must be between 1 and 3600 seconds");
 
-	mf_log_init(o.foreground, o.debug);
-	g_autoptr(GError) err = NULL;
-	mf_account acct = { 0 };
-	if (!mf_account_parse_url(&acct, o.url, &err) || !check_mountpoint(o.mountpoint, &err))
+	mf_log_init(o->foreground, o->debug);
+	mf_account *acct = &d->acct;
+	if (!mf_account_parse_url(acct, o->url, &err) || !check_mountpoint(o->mountpoint, &err))
 		return fail(err->message);
-	gboolean pop3 = g_str_has_prefix(acct.scheme, "pop3");
-	if (!acct.implicit_tls && o.allow_plaintext)
+	gboolean pop3 = g_str_has_prefix(acct->scheme, "pop3");
+
+	/* Creating the session checks the libfuse options, so a typo fails before a password is
+	 * asked for or a connection made. */
+	d->stats = mf_stats_new();
+	g_autofree char *fsopts = fsname_for(acct);
+	fuse_opt_add_arg(&d->args, fsopts);
+	d->fs = mf_fs_new(d->stats, pop3 ? "pop3" : "imap");
+	d->se = fuse_session_new(&d->args, mf_fs_ops(), sizeof(struct fuse_lowlevel_ops), d->fs);
+	if (!d->se)
+		return fail("invalid option (see the message above; mailfs -h lists the options)");
+	if (!acct->implicit_tls && o->allow_plaintext)
 		mf_log_warn("allow_plaintext: if the server offers no STARTTLS, the password crosses the network in clear");
 
-	acct.password = mf_password_obtain(o.password_command, acct.user, acct.host, &err);
-	if (!acct.password)
+	acct->password = mf_password_obtain(o->password_command, acct->user, acct->host, &err);
+	if (!acct->password)
 		return fail(err->message);
-	mf_log_add_secret(acct.password);
-	acct.cafile = g_strdup(o.cafile);
-	acct.allow_plaintext = o.allow_plaintext;
-	acct.apop = o.apop;
-	acct.connections = o.connections;
-	acct.timeout_sec = o.timeout;
-	mf_stats *stats = mf_stats_new();
-	acct.stats = stats;
+	mf_log_add_secret(acct->password);
+	acct->cafile = g_strdup(o->cafile);
+	acct->allow_plaintext = o->allow_plaintext;
+	acct->apop = o->apop;
+	acct->connections = o->connections;
+	acct->timeout_sec = o->timeout;
+	acct->stats = d->stats;
 	/* One private directory per account: bodies/ (body cache) and index/ (the backend's
 	 * envelopes and folder state, so a remount does not download every envelope again). */
-	g_autofree char *state_base = o.cache_dir ? g_strdup(o.cache_dir) : default_cache_dir(&acct);
-	guint64 disk_mb = o.cache_size_mb == UNSET ? 1024 : o.cache_size_mb;
+	g_autofree char *state_base = o->cache_dir ? g_strdup(o->cache_dir) : default_cache_dir(acct);
+	guint64 disk_mb = o->cache_size_mb == UNSET ? 1024 : o->cache_size_mb;
 	g_autofree char *body_dir = disk_mb ? g_build_filename(state_base, "bodies", NULL) : NULL;
-	acct.state_dir = g_build_filename(state_base, "index", NULL);
-	if (g_mkdir_with_parents(acct.state_dir, 0700) != 0) {
+	acct->state_dir = g_build_filename(state_base, "index", NULL);
+	if (g_mkdir_with_parents(acct->state_dir, 0700) != 0) {
 		mf_log_warn("cannot create %s (%s): envelopes will not be kept between mounts",
-			    acct.state_dir, g_strerror(errno));
-		g_clear_pointer(&acct.state_dir, g_free);
+			    acct->state_dir, g_strerror(errno));
+		g_clear_pointer(&acct->state_dir, g_free);
 	}
 
 	mf_mailhdr_init();
-	mf_backend *backend = pop3 ? mf_pop3_backend_new(&acct) : mf_imap_backend_new(&acct);
-	if (!backend->ops->open(backend, &err))
+	d->backend = pop3 ? mf_pop3_backend_new(acct) : mf_imap_backend_new(acct);
+	if (!d->backend->ops->open(d->backend, &err))
 		return fail(err->message);
-	unsigned refresh = o.refresh ? o.refresh : pop3 ? 60 : 30;
-	mf_model *model = mf_model_new(backend, refresh);
-	if (!mf_model_load_folders(model, &err))
+	d->model = mf_model_new(d->backend, o->refresh ? o->refresh : pop3 ? 60 : 30);
+	if (!mf_model_load_folders(d->model, &err))
 		return fail(err->message);
-
-	mf_bodycache *cache = mf_bodycache_new(body_dir, (guint64)o.memory_cache_mb << 20, disk_mb << 20);
-	if (body_dir && !mf_bodycache_has_disk(cache))
+	d->cache = mf_bodycache_new(body_dir, (guint64)o->memory_cache_mb << 20, disk_mb << 20);
+	if (body_dir && !mf_bodycache_has_disk(d->cache))
 		mf_log_warn("cannot use %s: bodies are cached in memory only", body_dir);
 
-	g_autofree char *fsopts = fsname_for(&acct);
-	fuse_opt_add_arg(&args, fsopts);
-	mf_fs *fs = mf_fs_new(model, stats, backend->ops->name);
-	struct fuse_session *se = fuse_session_new(&args, mf_fs_ops(), sizeof(struct fuse_lowlevel_ops), fs);
-	if (!se)
-		return fail("could not create the FUSE session (see the message above)");
-	if (fuse_set_signal_handlers(se) != 0)
+	if (fuse_set_signal_handlers(d->se) != 0)
 		return fail("could not install signal handlers");
-	if (fuse_session_mount(se, o.mountpoint) != 0)
+	d->handlers = TRUE;
+	if (fuse_session_mount(d->se, o->mountpoint) != 0)
 		return fail("mount failed (is /dev/fuse available and fusermount3 installed?)");
-	if (!o.foreground) {
-		if (fuse_daemonize(0) != 0) {
-			fuse_session_unmount(se);
+	d->mounted = TRUE;
+	if (!o->foreground) {
+		if (fuse_daemonize(0) != 0)
 			return fail("could not go to the background");
-		}
 		mf_log_use_syslog();
 	}
-	mf_log_info("mounted %s://%s@%s:%u on %s", acct.scheme, acct.user, acct.host, acct.port, o.mountpoint);
+	mf_log_info("mounted %s://%s@%s:%u on %s", acct->scheme, acct->user, acct->host, acct->port,
+		    o->mountpoint);
 
 	/* Threads only now: fuse_daemonize() forks, and threads do not survive a fork. */
-	mf_reader *reader = mf_reader_new(model, cache, stats);
-	mf_fs_start(fs, se, reader);
+	d->reader = mf_reader_new(d->model, d->cache, d->stats);
+	mf_fs_start(d->fs, d->se, d->model, d->reader);
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 32);
 	fuse_loop_cfg_set_idle_threads(lc, 8);
-	int rc = fuse_session_loop_mt(se, lc);
+	int rc = fuse_session_loop_mt(d->se, lc);
 	fuse_loop_cfg_destroy(lc);
-
-	fuse_remove_signal_handlers(se);
-	fuse_session_unmount(se);
-	mf_fs_stop(fs);
-	if (o.debug) {
-		g_autofree char *summary = mf_stats_format(stats, backend->ops->name);
+	if (o->debug) {
+		g_autofree char *summary = mf_stats_format(d->stats, d->backend->ops->name);
 		fprintf(stderr, "mailfs: unmounted; what went over the wire:\n%s", summary);
 	}
-	fuse_session_destroy(se);
-	mf_reader_free(reader);
-	mf_fs_free(fs);
-	mf_model_free(model);
-	backend->ops->close(backend);
-	backend->ops->free(backend);
-	mf_bodycache_free(cache);
-	mf_stats_free(stats);
-	mf_account_clear(&acct);
-	fuse_opt_free_args(&args);
-	g_free(o.cafile);
-	g_free(o.password_command);
-	g_free(o.cache_dir);
-	g_free(o.url);
-	g_free(o.mountpoint);
 	return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	mf_daemon d = { .args = FUSE_ARGS_INIT(argc, argv) };
+	int rc = run(&d, argv[0]);
+	daemon_clear(&d);
+	return rc;
 }
