@@ -33,6 +33,7 @@ struct mf_node {
 	mf_msg_meta *meta;      /* meta->size is guarded by the model lock */
 	guint32 msg_uidvalidity;
 	guint index;            /* position in parent->msgs when last listed */
+	char *body_key;         /* cache key of the body: folder, UIDVALIDITY and id */
 	gboolean gone;          /* expunged or UIDVALIDITY changed */
 };
 
@@ -81,5 +82,5 @@ mf_msg_meta *mf_model_msg_meta(mf_model *m, mf_node *msg);
 /* Messages that follow `msg` in its folder (for read-ahead across files): up to max nodes. */
 GPtrArray *mf_model_next_msgs(mf_model *m, mf_node *msg, guint max);
 
-/* Cache key of a message body: folder, UIDVALIDITY and UID. */
+/* Cache key of a message body: folder, UIDVALIDITY and id (a copy of msg->body_key). */
 char *mf_model_body_key(mf_node *msg);

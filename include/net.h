@@ -30,6 +30,10 @@ gboolean mf_stream_write(mf_stream *s, const void *buf, gsize len, GError **err)
 /* One line ending in LF (CRLF normally), returned with the line end, NUL-terminated, length in
  * *len. Fails with MF_ERR_PROTOCOL if longer than max bytes. */
 char *mf_stream_read_line(mf_stream *s, gsize *len, gsize max, GError **err);
+/* The same line appended to `out` (no NUL added), for a caller assembling a larger unit. On
+ * failure `out` may hold part of the line. */
+gboolean mf_stream_read_line_into(mf_stream *s, GByteArray *out, gsize max, gsize *len,
+				  GError **err);
 /* Exactly n bytes appended to `out`. */
 gboolean mf_stream_read_exact(mf_stream *s, GByteArray *out, gsize n, GError **err);
 /* Bytes already read from the socket and not yet consumed. */

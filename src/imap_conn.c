@@ -319,9 +319,12 @@ static gboolean line_literal(const char *line, gsize len, guint64 *n)
 
 /* Read one whole response (literals included), parse it and absorb its connection-level
  * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
+/* Read one whole response (literals included), parse it and absorb its connection-level
+ * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
 static imap_response *conn_read_response(mf_imap_conn *c, GError **err)
 {
-	g_autoptr(GByteArray) acc = g_byte_array_new();
+	/* Room for a typical listing line (one FETCH with ENVELOPE) without regrowing. */
+	g_autoptr(GByteArray) acc = g_byte_array_sized_new(1024);
 	g_autoptr(GBytes) bytes = NULL;
 	imap_response *r;
 	gsize rlen = 0;
@@ -331,20 +334,18 @@ static imap_response *conn_read_response(mf_imap_conn *c, GError **err)
 		return NULL;
 	}
 	for (;;) {
-		gsize n;
-		g_autofree char *line = mf_stream_read_line(c->s, &n, MAX_LINE, err);
+		gsize n, start = acc->len;
 
-		if (!line)
+		if (!mf_stream_read_line_into(c->s, acc, MAX_LINE, &n, err))
 			goto dead;
-		g_byte_array_append(acc, (const guint8 *)line, (guint)n);
 		int fr = imap_frame(acc->data, acc->len, MAX_LITERAL, &rlen);
 
 		if (fr == 1)
 			break;
 		guint64 lit;
 
-		if (fr < 0 || !line_literal(line, n, &lit) || lit > MAX_LITERAL ||
-		    acc->len + lit + MAX_LINE > MAX_RESPONSE) {
+		if (fr < 0 || !line_literal((const char *)acc->data + start, n, &lit) ||
+		    lit > MAX_LITERAL || acc->len + lit + MAX_LINE > MAX_RESPONSE) {
 			g_autofree char *what = printable_prefix(acc->data, acc->len);
 
 			g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL,

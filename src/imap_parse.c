@@ -124,15 +124,38 @@ int imap_frame(const guint8 *buf, gsize len, guint64 max_literal, gsize *resp_le
 
 /* ---------------------------------------------------------------- values */
 
+/* NIL carries nothing, so every NIL in every response is this one value. */
+static imap_value nil_value = { .type = IMAP_V_NIL };
+
+/* An atom or string whose text (n bytes and a NUL) lives in the same allocation as the value:
+ * one malloc per value matters when a listing parses half a million of them. */
+static imap_value *value_new_inline(ImapValueType type, gsize n)
+{
+	imap_value *v = g_malloc(sizeof *v + n + 1);
+
+	v->type = type;
+	v->bytes = NULL;
+	v->items = NULL;
+	v->str = (char *)(v + 1);
+	v->str[n] = '\0';
+	return v;
+}
+
+static gboolean value_str_is_inline(const imap_value *v)
+{
+	return v->str == (const char *)(v + 1);
+}
+
 static void value_free(gpointer p)
 {
 	imap_value *v = p;
 
-	if (!v)
+	if (!v || v == &nil_value)
 		return;
 	if (v->bytes)
 		g_bytes_unref(v->bytes);
-	g_free(v->str);
+	if (!value_str_is_inline(v))
+		g_free(v->str);
 	if (v->items)
 		g_ptr_array_unref(v->items);
 	g_free(v);
@@ -224,66 +247,91 @@ static gboolean scan_atom(cursor *c, gsize *start, GError **err)
 
 static imap_value *parse_value(cursor *c, int depth, GError **err);
 
+/* Items are collected on the stack and the list's array is allocated once, at its final size. */
+#define LIST_STACK_ITEMS 16
+
 static imap_value *parse_list(cursor *c, int depth, GError **err)
 {
 	gsize open = c->pos;
+	imap_value *stack_items[LIST_STACK_ITEMS];
+	imap_value **items = stack_items;
+	guint n = 0, cap = LIST_STACK_ITEMS;
+	imap_value *v = NULL;
 
 	if (depth >= IMAP_MAX_DEPTH) {
 		fail(err, c->pos, "lists nested deeper than %d", IMAP_MAX_DEPTH);
 		return NULL;
 	}
 	c->pos++;
-	g_autoptr(imap_value) v = g_new0(imap_value, 1);
-	v->type = IMAP_V_LIST;
-	v->items = g_ptr_array_new_with_free_func(value_free);
 	for (;;) {
 		skip_spaces(c);
 		if (peek(c) == ')') {
 			c->pos++;
-			return g_steal_pointer(&v);
+			break;
 		}
 		if (at_eol(c)) {
 			fail(err, open, "unbalanced parentheses: '(' never closed");
-			return NULL;
+			goto out;
 		}
 		imap_value *item = parse_value(c, depth + 1, err);
 		if (!item)
-			return NULL;
-		g_ptr_array_add(v->items, item);
+			goto out;
+		if (n == cap) {
+			cap *= 2;
+			if (items == stack_items)
+				items = g_memdup2(stack_items, sizeof stack_items);
+			items = g_renew(imap_value *, items, cap);
+		}
+		items[n++] = item;
 	}
+	v = g_new(imap_value, 1);
+	v->type = IMAP_V_LIST;
+	v->bytes = NULL;
+	v->str = NULL;
+	v->items = g_ptr_array_new_full(n, value_free);
+	for (guint i = 0; i < n; i++)
+		g_ptr_array_add(v->items, items[i]);
+	n = 0;
+out:
+	for (guint i = 0; i < n; i++)
+		value_free(items[i]);
+	if (items != stack_items)
+		g_free(items);
+	return v;
 }
 
+/* Two passes: find the end and the unescaped length, then copy once. */
 static imap_value *parse_quoted(cursor *c, GError **err)
 {
-	gsize open = c->pos;
-	g_autoptr(GString) s = g_string_new(NULL);
+	gsize open = c->pos, n = 0;
+	gsize i = c->pos + 1;
 
-	c->pos++;
 	for (;;) {
-		int ch = peek(c);
+		int ch = i < c->len ? c->p[i] : -1;
 		if (ch < 0 || ch == '\r' || ch == '\n') {
 			fail(err, open, "unterminated quoted string");
 			return NULL;
 		}
 		if (ch == '\0') {
-			fail(err, c->pos, "NUL byte in quoted string");
+			fail(err, i, "NUL byte in quoted string");
 			return NULL;
 		}
-		c->pos++;
+		i++;
 		if (ch == '"')
 			break;
-		if (ch == '\\' && (peek(c) == '\\' || peek(c) == '"')) {
-			g_string_append_c(s, (char)c->p[c->pos]);
-			c->pos++;
-			continue;
-		}
 		/* Any other backslash is kept as is: servers write "\Seen"-style text unescaped. */
-		g_string_append_c(s, (char)ch);
+		if (ch == '\\' && i < c->len && (c->p[i] == '\\' || c->p[i] == '"'))
+			i++;
+		n++;
 	}
-	imap_value *v = g_new0(imap_value, 1);
-	v->type = IMAP_V_STRING;
-	v->bytes = g_bytes_new(s->str, s->len);
-	v->str = g_string_free(g_steal_pointer(&s), FALSE);
+	imap_value *v = value_new_inline(IMAP_V_STRING, n);
+	char *out = v->str;
+	for (gsize j = c->pos + 1; j < i - 1; j++) {
+		if (c->p[j] == '\\' && (c->p[j + 1] == '\\' || c->p[j + 1] == '"'))
+			j++;
+		*out++ = (char)c->p[j];
+	}
+	c->pos = i;
 	return v;
 }
 
@@ -322,14 +370,15 @@ static imap_value *parse_literal(cursor *c, GError **err)
 		fail(err, open, "literal of %" G_GUINT64_FORMAT " bytes runs past the end", n);
 		return NULL;
 	}
-	imap_value *v = g_new0(imap_value, 1);
-	v->type = IMAP_V_STRING;
-	v->bytes = g_bytes_new_from_bytes(c->buf, c->pos, (gsize)n);
+	imap_value *v;
 	if (n <= IMAP_STR_COPY_MAX) {
-		v->str = g_malloc((gsize)n + 1);
+		v = value_new_inline(IMAP_V_STRING, (gsize)n);
 		memcpy(v->str, c->p + c->pos, (gsize)n);
-		v->str[n] = '\0';
+	} else {
+		v = g_new0(imap_value, 1);
+		v->type = IMAP_V_STRING;
 	}
+	v->bytes = g_bytes_new_from_bytes(c->buf, c->pos, (gsize)n);
 	c->pos += (gsize)n;
 	return v;
 }
@@ -359,15 +408,11 @@ static imap_value *parse_value(cursor *c, int depth, GError **err)
 	gsize start;
 	if (!scan_atom(c, &start, err))
 		return NULL;
-	imap_value *v = g_new0(imap_value, 1);
 	gsize n = c->pos - start;
-	if (n == 3 && g_ascii_strncasecmp((const char *)c->p + start, "NIL", 3) == 0) {
-		v->type = IMAP_V_NIL;
-		return v;
-	}
-	v->type = IMAP_V_ATOM;
-	v->str = g_strndup((const char *)c->p + start, n);
-	v->bytes = g_bytes_new(v->str, n);
+	if (n == 3 && g_ascii_strncasecmp((const char *)c->p + start, "NIL", 3) == 0)
+		return &nil_value;
+	imap_value *v = value_new_inline(IMAP_V_ATOM, n);
+	memcpy(v->str, c->p + start, n);
 	return v;
 }
 

@@ -11,8 +11,6 @@
  * command lines stay under the 8 KiB servers are asked to accept (RFC 7162 §4). */
 #define LIST_CHUNK 2000
 #define SET_MAX_LEN 7000
-/* Folders up to this size are listed with one "UID FETCH 1:*". */
-#define SMALL_FOLDER 2000
 #define LISTING_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"
 #define MAX_SEARCH_UIDS (50u * 1000 * 1000)
 
@@ -289,20 +287,15 @@ static gboolean sync_fetch_envelopes(mf_imap_conn *c, SyncCtx *sc, const guint32
 	return mf_imap_batch_run(batch, err);
 }
 
+/* The first listing of a folder (or of a new epoch) is one "UID FETCH 1:*", whatever its size:
+ * no UID set to learn first, so no round trip before the envelopes start flowing, and the
+ * command stays short however sparse or long the UIDs are. */
 static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 {
-	guint32 exists = mf_imap_conn_exists(c);
-
-	if (exists == 0)
+	if (mf_imap_conn_exists(c) == 0)
 		return TRUE;
-	if (exists <= SMALL_FOLDER) {
-		sc->new_from = 1;
-		return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
-	}
-	/* Big folder: learn the real UID set first (UIDs can be sparse and nine digits long),
-	 * then ask for exactly those. */
-	return sync_search(c, sc, err) &&
-	       sync_fetch_envelopes(c, sc, (const guint32 *)sc->uids->data, sc->uids->len, err);
+	sc->new_from = 1;
+	return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
 }
 
 /* Make the index hold exactly `uids`: drop the others, fetch envelopes of the unknown. */

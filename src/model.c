@@ -53,6 +53,7 @@ static void node_free(mf_node *n)
 		g_hash_table_destroy(n->by_name);
 	if (n->meta)
 		mf_msg_meta_free(n->meta);
+	g_free(n->body_key);
 	g_mutex_clear(&n->load_lock);
 	g_free(n);
 }
@@ -271,6 +272,9 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 			n = node_new(m, MF_NODE_MSG, name, dir);
 			n->meta = mf_msg_meta_copy(meta);
 			n->msg_uidvalidity = l->uidvalidity;
+			/* meta->id, not the uid: a POP3 backend's uid is only an ordinal, its id the UIDL. */
+			n->body_key = g_strdup_printf("%s\x1f%u\x1f%s", dir->folder->raw, l->uidvalidity,
+						      meta->id);
 			n->ino = ((guint64)(0x80000000U | base) << 32) | meta->uid;
 			mf_node *clash = g_hash_table_lookup(m->by_ino, &n->ino);
 			if (clash)
@@ -507,7 +511,5 @@ GPtrArray *mf_model_next_msgs(mf_model *m, mf_node *msg, guint max)
 
 char *mf_model_body_key(mf_node *msg)
 {
-	/* meta->id, not the uid: a POP3 backend's uid is only an ordinal, its id is the UIDL. */
-	return g_strdup_printf("%s\x1f%u\x1f%s", msg->parent->folder->raw, msg->msg_uidvalidity,
-			       msg->meta->id);
+	return g_strdup(msg->body_key);
 }

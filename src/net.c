@@ -468,30 +468,41 @@ gboolean mf_stream_write(mf_stream *s, const void *buf, gsize len, GError **err)
 	return TRUE;
 }
 
-char *mf_stream_read_line(mf_stream *s, gsize *len, gsize max, GError **err)
+gboolean mf_stream_read_line_into(mf_stream *s, GByteArray *out, gsize max, gsize *len,
+				  GError **err)
 {
-	g_autoptr(GByteArray) line = g_byte_array_new();
+	gsize n = 0;
 
 	for (;;) {
 		if (s->rpos == s->rlen && !net_fill(s, err))
-			return NULL;
+			return FALSE;
 		const guint8 *start = s->rbuf + s->rpos;
 		gsize avail = s->rlen - s->rpos;
 		const guint8 *nl = memchr(start, '\n', avail);
 		gsize take = nl ? (gsize)(nl - start) + 1 : avail;
 
-		if (line->len + take > max) {
+		if (n + take > max) {
 			g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL,
 				    "%s sent a line longer than %" G_GSIZE_FORMAT " bytes", s->hostport, max);
-			return NULL;
+			return FALSE;
 		}
-		g_byte_array_append(line, start, (guint)take);
+		g_byte_array_append(out, start, (guint)take);
+		n += take;
 		s->rpos += take;
 		if (nl)
 			break;
 	}
 	if (len)
-		*len = line->len;
+		*len = n;
+	return TRUE;
+}
+
+char *mf_stream_read_line(mf_stream *s, gsize *len, gsize max, GError **err)
+{
+	g_autoptr(GByteArray) line = g_byte_array_new();
+
+	if (!mf_stream_read_line_into(s, line, max, len, err))
+		return NULL;
 	g_byte_array_append(line, (const guint8 *)"", 1);
 	return (char *)g_byte_array_free(g_steal_pointer(&line), FALSE);
 }

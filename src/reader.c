@@ -45,6 +45,8 @@ struct mf_reader {
 	GHashTable *states;   /* mf_node* -> body_state* */
 	mf_node *last_from_start; /* the last message read from offset 0 */
 	guint streak;         /* how many files in a row were read in folder order */
+	mf_node *ahead_dir;   /* the folder whose window was last looked at, and where that */
+	guint ahead_upto;     /* window ended: no need to look again before getting near it */
 	GThreadPool *prefetcher;
 	gboolean stopping;    /* queued read-ahead is dropped at unmount */
 };
@@ -120,7 +122,7 @@ static GBytes *backend_fetch(mf_reader *r, mf_node *msg, guint64 off, guint64 le
 /* Whole body, from the cache or the server, with its length checked. */
 static GBytes *whole_body(mf_reader *r, mf_node *msg, GError **err)
 {
-	g_autofree char *key = mf_model_body_key(msg);
+	const char *key = msg->body_key;
 	gboolean exact;
 	guint64 shown = mf_model_msg_size(r->model, msg, &exact);
 	GBytes *body = mf_bodycache_lookup(r->cache, key);
@@ -151,7 +153,7 @@ static void prefetch_body_cb(const mf_msg_meta *meta, GBytes *body, gpointer use
 		mf_node *n = job->nodes->pdata[i];
 		if (strcmp(n->meta->id, meta->id) != 0)
 			continue;
-		g_autofree char *key = mf_model_body_key(n);
+		const char *key = n->body_key;
 		mf_bodycache_insert(r->cache, key, body);
 		/* Learning the true size before anyone reads the file is the best outcome. */
 		gboolean exact;
@@ -224,7 +226,16 @@ static void maybe_prefetch(mf_reader *r, mf_node *msg)
 	if (streak == 0)
 		return;
 	guint want = MIN(4u << MIN(streak, 5u), (guint)PREFETCH_MAX_MSGS);
+	g_mutex_lock(&r->lock);
+	gboolean far_from_end = r->ahead_dir == msg->parent && r->ahead_upto > msg->index + want / 2;
+	g_mutex_unlock(&r->lock);
+	if (far_from_end)
+		return;
 	g_autoptr(GPtrArray) next = mf_model_next_msgs(r->model, msg, want);
+	g_mutex_lock(&r->lock);
+	r->ahead_dir = msg->parent;
+	r->ahead_upto = msg->index + 1 + next->len;
+	g_mutex_unlock(&r->lock);
 	/* Only top up when less than half of the window ahead is here or on its way: fetching the
 	 * one message that just entered the window would cost a round trip per file again. */
 	GPtrArray *batch = g_ptr_array_new();
@@ -239,7 +250,7 @@ static void maybe_prefetch(mf_reader *r, mf_node *msg)
 		g_mutex_lock(&r->lock);
 		gboolean busy = st->prefetching;
 		g_mutex_unlock(&r->lock);
-		g_autofree char *key = mf_model_body_key(n);
+		const char *key = n->body_key;
 		if (busy || mf_bodycache_contains(r->cache, key))
 			ready++;
 		else
@@ -290,7 +301,7 @@ static gboolean extend_prefix(mf_reader *r, mf_node *msg, body_state *st, guint6
 				g_propagate_error(err, g_steal_pointer(&e));
 				return FALSE;
 			}
-			g_autofree char *key = mf_model_body_key(msg);
+			const char *key = msg->body_key;
 			mf_bodycache_insert(r->cache, key, whole);
 			g_clear_pointer(&st->prefix, g_byte_array_unref);
 			size_mismatch(r, msg, shown, g_bytes_get_size(whole), err);
@@ -300,7 +311,7 @@ static gboolean extend_prefix(mf_reader *r, mf_node *msg, body_state *st, guint6
 	}
 	if (st->prefix->len == shown) {
 		/* Complete and verified: it becomes an ordinary cached body. */
-		g_autofree char *key = mf_model_body_key(msg);
+		const char *key = msg->body_key;
 		*complete = g_byte_array_free_to_bytes(g_steal_pointer(&st->prefix));
 		mf_bodycache_insert(r->cache, key, *complete);
 		mf_model_set_exact_size(r->model, msg, shown);
@@ -320,7 +331,7 @@ static GBytes *read_range(mf_reader *r, mf_node *msg, guint64 off, guint64 end, 
 		g_autoptr(GBytes) whole = backend_fetch(r, msg, 0, 0, err);
 		if (!whole)
 			return NULL;
-		g_autofree char *key = mf_model_body_key(msg);
+		const char *key = msg->body_key;
 		mf_bodycache_insert(r->cache, key, whole);
 		return size_mismatch(r, msg, shown, g_bytes_get_size(whole), err);
 	}
@@ -338,7 +349,7 @@ GBytes *mf_reader_read(mf_reader *r, mf_node *msg, guint64 off, guint64 size, GE
 		return g_bytes_new(NULL, 0);
 	body_state *st = state_get(r, msg);
 	wait_for_prefetch(r, st);
-	g_autofree char *key = mf_model_body_key(msg);
+	const char *key = msg->body_key;
 	g_autoptr(GBytes) cached = mf_bodycache_lookup(r->cache, key);
 	if (cached && g_bytes_get_size(cached) == shown) {
 		mf_stats_cache_hit(r->stats);
@@ -406,7 +417,7 @@ gboolean mf_reader_verify_size(mf_reader *r, mf_node *msg, GError **err)
 		if (!whole) {
 			ok = FALSE;
 		} else {
-			g_autofree char *key = mf_model_body_key(msg);
+			const char *key = msg->body_key;
 			mf_bodycache_insert(r->cache, key, whole);
 			mf_model_set_exact_size(r->model, msg, g_bytes_get_size(whole));
 		}
