@@ -381,6 +381,22 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* \Recent belongs to one IMAP session (whichever connection saw the message first), so it
+ * says nothing stable about the message and would make backups see changing xattrs. */
+static char *flags_without_recent(const char *flags)
+{
+	g_auto(GStrv) words = g_strsplit(flags ? flags : "", " ", -1);
+	GString *out = g_string_new(NULL);
+	for (char **w = words; *w; w++) {
+		if (!**w || g_ascii_strcasecmp(*w, "\\Recent") == 0)
+			continue;
+		if (out->len)
+			g_string_append_c(out, ' ');
+		g_string_append(out, *w);
+	}
+	return g_string_free(out, FALSE);
+}
+
 /* Extended attributes: the envelope, decoded, and the protocol identity. */
 static char *xattr_value(mf_fs *fs, mf_node *n, const char *name)
 {
@@ -402,7 +418,7 @@ static char *xattr_value(mf_fs *fs, mf_node *n, const char *name)
 		if (strcmp(name, "user.imap.uidvalidity") == 0)
 			return g_strdup_printf("%u", n->msg_uidvalidity);
 		if (strcmp(name, "user.imap.flags") == 0)
-			return g_strdup(m->flags ? m->flags : "");
+			return flags_without_recent(m->flags);
 		if (strcmp(name, "user.imap.internaldate") == 0 && m->internaldate != MF_NO_DATE) {
 			g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(m->internaldate);
 			return dt ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : NULL;
