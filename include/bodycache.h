@@ -19,4 +19,10 @@ GBytes *mf_bodycache_lookup(mf_bodycache *c, const char *key);
 /* Whether a body is cached (memory or disk index), without reading or verifying it. */
 gboolean mf_bodycache_contains(mf_bodycache *c, const char *key);
 void mf_bodycache_insert(mf_bodycache *c, const char *key, GBytes *body);
+/* Memory only: for bodies nobody asked for yet (read-ahead). Persisting every body of a bulk
+ * copy would write the mailbox to disk twice, once by cp and once by us. */
+void mf_bodycache_insert_memory(mf_bodycache *c, const char *key, GBytes *body);
 void mf_bodycache_remove(mf_bodycache *c, const char *key);
+/* Disk writes happen behind the caller's back (a low-priority thread); wait until the queue is
+ * written. mf_bodycache_free() drains it too. */
+void mf_bodycache_flush(mf_bodycache *c);

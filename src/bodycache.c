@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <glib/gstdio.h>
 #include <openssl/evp.h>
 
@@ -34,6 +36,8 @@
 #define BC_TMP_PREFIX ".tmp-"
 /* Temporary files older than this are leftovers of a crash, not another writer's. */
 #define BC_STALE_TMP_SEC 3600
+/* Bodies waiting to be written, at most: beyond this a body is simply not persisted. */
+#define BC_PENDING_MAX (256ULL * 1024 * 1024)
 
 typedef struct {
 	char *key;
@@ -59,7 +63,30 @@ struct mf_bodycache {
 	guint64 disk_max, disk_used;
 	GHashTable *disk; /* hex -> bc_disk_entry */
 	GQueue disk_lru;
+	/* Write-behind: bodies wait here for the writer thread (hex -> bc_pending). */
+	GHashTable *pending;
+	GQueue pending_q;
+	guint64 pending_bytes;
+	guint writing;    /* files being written right now */
+	GCond pending_cond;
+	GThread *writer;
+	gboolean stopping;
 };
+
+typedef struct {
+	char *hex, *key;
+	GBytes *body;
+} bc_pending;
+
+static void bc_pending_free(gpointer p)
+{
+	bc_pending *w = p;
+
+	g_free(w->hex);
+	g_free(w->key);
+	g_bytes_unref(w->body);
+	g_free(w);
+}
 
 static void bc_mem_entry_free(gpointer p)
 {
@@ -246,6 +273,9 @@ mf_bodycache *mf_bodycache_new(const char *disk_dir, guint64 mem_max, guint64 di
 	c->disk = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, bc_disk_entry_free);
 	g_queue_init(&c->mem_lru);
 	g_queue_init(&c->disk_lru);
+	c->pending = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, bc_pending_free);
+	g_queue_init(&c->pending_q);
+	g_cond_init(&c->pending_cond);
 	/* An unusable directory degrades to a memory-only cache; see mf_bodycache_has_disk. */
 	if (disk_dir && *disk_dir && disk_max > 0 && bc_prepare_dir(disk_dir)) {
 		c->dir = g_strdup(disk_dir);
@@ -264,6 +294,17 @@ void mf_bodycache_free(mf_bodycache *c)
 {
 	if (!c)
 		return;
+	if (c->writer) {
+		/* Whatever is queued is still written: it was downloaded, and the next mount wants it. */
+		g_mutex_lock(&c->lock);
+		c->stopping = TRUE;
+		g_cond_broadcast(&c->pending_cond);
+		g_mutex_unlock(&c->lock);
+		g_thread_join(c->writer);
+	}
+	g_queue_clear(&c->pending_q);
+	g_hash_table_destroy(c->pending);
+	g_cond_clear(&c->pending_cond);
 	/* Entries are owned by the hash tables; the queues only link them. */
 	g_hash_table_destroy(c->mem);
 	g_hash_table_destroy(c->disk);
@@ -456,6 +497,15 @@ GBytes *mf_bodycache_lookup(mf_bodycache *c, const char *key)
 		g_mutex_unlock(&c->lock);
 		return body;
 	}
+	if (c->dir && g_hash_table_size(c->pending) > 0) {
+		g_autofree char *hex = bc_hex(key);
+		bc_pending *w = g_hash_table_lookup(c->pending, hex);
+		if (w) {
+			body = g_bytes_ref(w->body);
+			g_mutex_unlock(&c->lock);
+			return body;
+		}
+	}
 	dir = g_strdup(c->dir);
 	g_mutex_unlock(&c->lock);
 	return dir ? bc_lookup_disk(c, dir, key) : NULL;
@@ -467,40 +517,96 @@ gboolean mf_bodycache_contains(mf_bodycache *c, const char *key)
 	gboolean found = g_hash_table_contains(c->mem, key);
 	if (!found && c->dir) {
 		g_autofree char *hex = bc_hex(key);
-		found = g_hash_table_contains(c->disk, hex);
+		found = g_hash_table_contains(c->disk, hex) || g_hash_table_contains(c->pending, hex);
 	}
 	g_mutex_unlock(&c->lock);
 	return found;
 }
 
-void mf_bodycache_insert(mf_bodycache *c, const char *key, GBytes *body)
+/* The writer thread runs at the lowest CPU priority: during a bulk copy (cp -r, which writes
+ * every body to disk itself) persisting the cache must not compete with the copy, and on a
+ * machine with spare cycles it keeps up anyway. It drains the queue before exit. */
+static gpointer bc_writer_main(gpointer data)
 {
-	g_autofree char *hex = NULL;
-	g_autofree char *dir = NULL;
-	bc_disk_entry *de;
-	struct stat st;
-	guint64 need;
+	mf_bodycache *c = data;
 
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0) {
+		/* best effort: a normal-priority writer is still correct */
+	}
+	g_mutex_lock(&c->lock);
+	for (;;) {
+		while (g_queue_is_empty(&c->pending_q) && !c->stopping)
+			g_cond_wait(&c->pending_cond, &c->lock);
+		bc_pending *w = g_queue_pop_head(&c->pending_q);
+		if (!w)
+			break; /* stopping and drained */
+		c->writing++;
+		g_autofree char *dir = g_strdup(c->dir);
+		g_mutex_unlock(&c->lock);
+
+		struct stat st;
+		gboolean ok = bc_write_file(dir, w->hex, w->key, w->body, &st);
+
+		g_mutex_lock(&c->lock);
+		c->writing--;
+		c->pending_bytes -= g_bytes_get_size(w->body);
+		if (ok) {
+			bc_disk_entry *de = bc_disk_note(c, w->hex, (guint64)st.st_size, bc_mtime_ns(&st));
+			if (de) {
+				de->good_ino = (guint64)st.st_ino;
+				de->good_size = (guint64)st.st_size;
+			}
+		}
+		g_hash_table_remove(c->pending, w->hex); /* frees w */
+		g_cond_broadcast(&c->pending_cond);
+	}
+	g_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+void mf_bodycache_insert_memory(mf_bodycache *c, const char *key, GBytes *body)
+{
 	g_mutex_lock(&c->lock);
 	bc_mem_put(c, key, body);
-	dir = g_strdup(c->dir);
-	hex = dir ? bc_hex(key) : NULL;
-	need = BC_MAGIC_LEN + 4 + strlen(key) + 8 + BC_SUM_LEN + g_bytes_get_size(body);
-	/* A body is immutable under its key: one that is on disk already stays as it is. */
-	if (!dir || need > c->disk_max || g_hash_table_contains(c->disk, hex)) {
+	g_mutex_unlock(&c->lock);
+}
+
+void mf_bodycache_insert(mf_bodycache *c, const char *key, GBytes *body)
+{
+	g_mutex_lock(&c->lock);
+	bc_mem_put(c, key, body);
+	if (!c->dir) {
 		g_mutex_unlock(&c->lock);
 		return;
 	}
-	g_mutex_unlock(&c->lock);
-
-	if (!bc_write_file(dir, hex, key, body, &st))
+	g_autofree char *hex = bc_hex(key);
+	guint64 size = g_bytes_get_size(body);
+	guint64 need = BC_MAGIC_LEN + 4 + strlen(key) + 8 + BC_SUM_LEN + size;
+	/* A body is immutable under its key: one that is on disk (or on its way) stays as it is. */
+	if (need > c->disk_max || g_hash_table_contains(c->disk, hex) ||
+	    g_hash_table_contains(c->pending, hex) || c->pending_bytes + size > BC_PENDING_MAX) {
+		g_mutex_unlock(&c->lock);
 		return;
-	g_mutex_lock(&c->lock);
-	de = bc_disk_note(c, hex, (guint64)st.st_size, bc_mtime_ns(&st));
-	if (de) {
-		de->good_ino = (guint64)st.st_ino;
-		de->good_size = (guint64)st.st_size;
 	}
+	bc_pending *w = g_new0(bc_pending, 1);
+	w->hex = g_steal_pointer(&hex);
+	w->key = g_strdup(key);
+	w->body = g_bytes_ref(body);
+	g_hash_table_insert(c->pending, w->hex, w);
+	g_queue_push_tail(&c->pending_q, w);
+	c->pending_bytes += size;
+	/* Started on first use, not in _new(): the daemon forks after creating the cache. */
+	if (!c->writer)
+		c->writer = g_thread_new("bodycache-writer", bc_writer_main, c);
+	g_cond_broadcast(&c->pending_cond);
+	g_mutex_unlock(&c->lock);
+}
+
+void mf_bodycache_flush(mf_bodycache *c)
+{
+	g_mutex_lock(&c->lock);
+	while (!g_queue_is_empty(&c->pending_q) || c->writing > 0)
+		g_cond_wait(&c->pending_cond, &c->lock);
 	g_mutex_unlock(&c->lock);
 }
 
@@ -508,6 +614,8 @@ void mf_bodycache_remove(mf_bodycache *c, const char *key)
 {
 	bc_mem_entry *e;
 
+	/* A queued write of this key must not bring the file back afterwards. */
+	mf_bodycache_flush(c);
 	g_mutex_lock(&c->lock);
 	e = g_hash_table_lookup(c->mem, key);
 	if (e)

@@ -153,8 +153,7 @@ static void prefetch_body_cb(const mf_msg_meta *meta, GBytes *body, gpointer use
 		mf_node *n = job->nodes->pdata[i];
 		if (strcmp(n->meta->id, meta->id) != 0)
 			continue;
-		const char *key = n->body_key;
-		mf_bodycache_insert(r->cache, key, body);
+		mf_bodycache_insert_memory(r->cache, n->body_key, body);
 		/* Learning the true size before anyone reads the file is the best outcome. */
 		gboolean exact;
 		guint64 shown = mf_model_msg_size(r->model, n, &exact);

@@ -48,6 +48,8 @@ static void insert(mf_bodycache *c, const char *key, char fill, gsize n)
 	g_autoptr(GBytes) b = body_of(fill, n);
 
 	mf_bodycache_insert(c, key, b);
+	/* disk writes are asynchronous; the assertions below are about what is on disk */
+	mf_bodycache_flush(c);
 }
 
 static gboolean has(mf_bodycache *c, const char *key)
@@ -473,10 +475,32 @@ static void test_threads(void)
 	rm_rf(dir);
 }
 
+/* Read-ahead bodies stay in memory; only bodies someone read are written behind to disk. */
+static void test_memory_only_insert(void)
+{
+	g_autofree char *dir = tmpdir();
+	mf_bodycache *c = mf_bodycache_new(dir, 1 << 20, 1 << 20);
+	g_autoptr(GBytes) ahead = body_of('a', 100);
+	g_autoptr(GBytes) read = body_of('r', 100);
+	g_autofree char *pa = file_for(dir, "ahead");
+	g_autofree char *pr = file_for(dir, "read");
+
+	mf_bodycache_insert_memory(c, "ahead", ahead);
+	mf_bodycache_insert(c, "read", read);
+	g_assert_true(mf_bodycache_contains(c, "ahead"));
+	g_assert_true(mf_bodycache_contains(c, "read"));
+	mf_bodycache_flush(c);
+	g_assert_false(g_file_test(pa, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(pr, G_FILE_TEST_EXISTS));
+	mf_bodycache_free(c);
+	rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/bodycache/memory-lru", test_memory_lru);
+	g_test_add_func("/bodycache/memory-only-insert", test_memory_only_insert);
 	g_test_add_func("/bodycache/lookup-returns-own-reference", test_lookup_returns_own_reference);
 	g_test_add_func("/bodycache/disk/round-trip", test_disk_round_trip);
 	g_test_add_func("/bodycache/disk/only-for-big-bodies", test_disk_only_for_big_bodies);
