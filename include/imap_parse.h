@@ -13,13 +13,18 @@ typedef enum { IMAP_V_NIL, IMAP_V_ATOM, IMAP_V_STRING, IMAP_V_LIST } ImapValueTy
 
 typedef struct imap_value {
 	ImapValueType type;
-	/* ATOM / STRING: bytes (a STRING from a literal may contain any byte but NUL,
-	 * and is a zero-copy slice of the response buffer). Always NUL-terminated copy in `str`
-	 * for convenience except for literals longer than 64 KiB, where str is NULL. */
+	/* A STRING from a literal: its octets (any byte, NUL included) as a zero-copy slice of
+	 * the response buffer; NULL for atoms and quoted strings, whose text is all in `str`
+	 * (they cannot hold NUL). imap_value_data()/imap_value_bytes() give the octets of either. */
 	GBytes *bytes;
+	/* ATOM / STRING: NUL-terminated text, except for literals longer than 64 KiB (NULL). */
 	char *str;
 	GPtrArray *items;     /* LIST: imap_value*, owned */
 } imap_value;
+
+/* The octets of an ATOM or STRING value (borrowed), and a new reference to them. */
+const char *imap_value_data(const imap_value *v, gsize *len);
+GBytes *imap_value_bytes(const imap_value *v);
 
 typedef enum {
 	IMAP_RESP_TAGGED,       /* tag OK/NO/BAD */

@@ -11,7 +11,8 @@
  * - whenever the message count disagrees with EXISTS: the UID set (ESEARCH when offered) and
  *   envelopes for the UIDs not known.
  *
- * A new UIDVALIDITY (or nothing remembered) means a full listing. */
+ * A new UIDVALIDITY (or nothing remembered) means a full listing: one "UID FETCH 1:*" of the
+ * envelopes, whatever the folder's size. */
 #pragma once
 #include <glib.h>
 #include "imap_conn.h"
@@ -21,6 +22,9 @@
  * last error in `stats` (may be NULL). On success *idx is current (replaced when the epoch changed; created when NULL) and
  * *changed says whether it differs from before (so is worth saving). On failure *idx may
  * already hold some of the changes, but keeps its old UIDNEXT and HIGHESTMODSEQ, so the next
- * attempt asks for all of them again. */
+ * attempt asks for all of them again.
+ * `listing` (may be NULL): after a full listing, set to what mf_imap_index_listing(*idx) would
+ * return, built while the envelopes arrived; NULL otherwise (the caller then asks the index). */
 gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
-			     mf_imap_index **idx, gboolean *changed, GError **err);
+			     mf_imap_index **idx, gboolean *changed, GPtrArray **listing,
+			     GError **err);

@@ -17,6 +17,11 @@ char *mf_decode_phrase(const char *raw);
  * implausible (before 1970 or more than a day in the future of `now`; now=0 means no check). */
 gboolean mf_parse_date(const char *raw, gint64 now, gint64 *out);
 
+/* Append one mailbox to an address list being written: `Name <addr>`, the name quoted when
+ * it holds RFC 5322 specials; just the name when there is no address, just the address when
+ * there is no name. The caller writes the ", " between entries. */
+void mf_append_address(GString *out, const char *decoded_name, const char *addr);
+
 /* Fill date/date_raw/from/from_name/to/subject/message_id from a raw header block (POP3
  * "TOP n 0", or BODY[HEADER]). Bytes need not be valid UTF-8. */
 void mf_msg_meta_from_headers(mf_msg_meta *m, const char *hdr, gsize len);

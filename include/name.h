@@ -17,3 +17,10 @@ char *mf_folder_component(const char *decoded);
 
 /* Does `name` satisfy every rule above (used by tests and as a debug assertion)? */
 gboolean mf_name_is_safe(const char *name);
+
+/* NFC of valid UTF-8 (newly allocated; NULL only if s is not valid UTF-8), calling
+ * g_utf8_normalize() only when some character is not known to be stable under NFC. Shared
+ * with mailhdr.c, which promises NFC too. */
+char *mf_utf8_nfc(const char *s, gssize len);
+/* Is c one of the characters that let mf_utf8_nfc() skip normalising (exposed for tests)? */
+gboolean mf_utf8_nfc_stable(gunichar c);

@@ -52,6 +52,7 @@ typedef struct {
 	guint total;      /* idle + checked out + being opened */
 	guint next_id;
 	GHashTable *folders; /* raw name -> FolderState*, under lock */
+	GThreadPool *saver;  /* one thread writing index files, off the listing's critical path */
 } ImapBackend;
 
 /* What is remembered of one folder. Its own lock serialises listings of the folder, so two
@@ -60,6 +61,7 @@ typedef struct {
 	GMutex lock;
 	mf_imap_index *idx;  /* NULL until listed (or loaded) */
 	gboolean disk_tried; /* the index file was looked at (once per mount) */
+	gboolean save_queued; /* idx changed and a save of it is waiting for the saver */
 } FolderState;
 
 static void folder_state_free(gpointer p)
@@ -292,18 +294,50 @@ static void index_save(ImapBackend *ib, const mf_imap_index *x)
 		mf_log_warn("cannot save the index of %s: %s", x->mailbox, e->message);
 }
 
+/* The saver thread: whatever the folder's index is by now, under the folder's lock (a listing
+ * in progress finishes first; several changes queued meanwhile cost one write). */
+static void index_save_job(gpointer data, gpointer user_data)
+{
+	FolderState *fs = data;
+	ImapBackend *ib = user_data;
+
+	g_mutex_lock(&fs->lock);
+	if (fs->save_queued && fs->idx && fs->idx->uidvalidity)
+		index_save(ib, fs->idx);
+	fs->save_queued = FALSE;
+	g_mutex_unlock(&fs->lock);
+}
+
+/* Called with fs->lock held. Writing 10,000 envelopes (and fsync) would otherwise delay the
+ * listing it records; the save is complete before the backend is freed. */
+static void index_queue_save(ImapBackend *ib, FolderState *fs)
+{
+	if (fs->save_queued)
+		return;
+	fs->save_queued = TRUE;
+	/* Created on first use: no thread may exist before the daemon forks. */
+	g_mutex_lock(&ib->lock);
+	if (!ib->saver)
+		ib->saver = g_thread_pool_new(index_save_job, ib, 1, TRUE, NULL);
+	g_thread_pool_push(ib->saver, fs, NULL);
+	g_mutex_unlock(&ib->lock);
+}
+
 typedef struct {
 	const char *mailbox;
 	mf_stats *stats;
 	mf_imap_index **idx;
 	gboolean changed;
+	GPtrArray *listing; /* from the sync, or NULL */
 } SyncOpCtx;
 
 static gboolean sync_op(mf_imap_conn *c, gpointer ud, GError **err)
 {
 	SyncOpCtx *sc = ud;
 	gboolean changed = FALSE;
-	gboolean ok = mf_imap_sync_folder(c, sc->mailbox, sc->stats, sc->idx, &changed, err);
+	g_clear_pointer(&sc->listing, g_ptr_array_unref);
+	gboolean ok = mf_imap_sync_folder(c, sc->mailbox, sc->stats, sc->idx, &changed,
+					  &sc->listing, err);
 
 	/* A retry after a lost connection may find nothing left to change. */
 	sc->changed = sc->changed || changed;
@@ -325,11 +359,12 @@ static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError 
 
 	if (pool_run(ib, f->raw, sync_op, &sc, err)) {
 		if (sc.changed && ib->state_dir && fs->idx->uidvalidity)
-			index_save(ib, fs->idx);
+			index_queue_save(ib, fs);
 		l = g_new0(mf_listing, 1);
 		l->uidvalidity = fs->idx->uidvalidity;
-		l->msgs = mf_imap_index_listing(fs->idx);
+		l->msgs = sc.listing ? g_steal_pointer(&sc.listing) : mf_imap_index_listing(fs->idx);
 	}
+	g_clear_pointer(&sc.listing, g_ptr_array_unref);
 	g_mutex_unlock(&fs->lock);
 	return l;
 }
@@ -592,6 +627,8 @@ static void imap_free(mf_backend *b)
 	if (!b)
 		return;
 	imap_close(b);
+	if (ib->saver)
+		g_thread_pool_free(ib->saver, FALSE, TRUE); /* pending saves are finished first */
 	g_ptr_array_unref(ib->idle);
 	g_hash_table_unref(ib->folders);
 	g_mutex_clear(&ib->lock);

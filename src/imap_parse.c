@@ -162,6 +162,25 @@ static void value_free(gpointer p)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(imap_value, value_free)
 
+const char *imap_value_data(const imap_value *v, gsize *len)
+{
+	if (v->bytes)
+		return g_bytes_get_data(v->bytes, len);
+	*len = v->str ? strlen(v->str) : 0;
+	return v->str;
+}
+
+GBytes *imap_value_bytes(const imap_value *v)
+{
+	gsize n;
+	const char *d;
+
+	if (v->bytes)
+		return g_bytes_ref(v->bytes);
+	d = imap_value_data(v, &n);
+	return g_bytes_new(d, n);
+}
+
 static int peek(const cursor *c)
 {
 	return c->pos < c->len ? c->p[c->pos] : -1;
@@ -610,7 +629,7 @@ static char *value_dup_nstring(const imap_value *v)
 	if (v->str)
 		return g_strdup(v->str);
 	gsize n;
-	const char *d = g_bytes_get_data(v->bytes, &n);
+	const char *d = imap_value_data(v, &n);
 	return g_strndup(d, n);
 }
 
@@ -707,7 +726,7 @@ static GBytes *section_bytes(const imap_value *v, const char *item, GError **err
 		fail_data(err, "FETCH %s is not a string", item);
 		return NULL;
 	}
-	return g_bytes_ref(v->bytes);
+	return imap_value_bytes(v);
 }
 
 static void replace_bytes(GBytes **slot, GBytes *b)
@@ -900,7 +919,7 @@ imap_list_entry *imap_list_from_response(const imap_response *r, GError **err)
 	}
 	e->flags = g_string_free(g_steal_pointer(&flags), FALSE);
 	if (delim->type == IMAP_V_STRING && delim->str && strlen(delim->str) == 1 &&
-	    g_bytes_get_size(delim->bytes) == 1) {
+	    (!delim->bytes || g_bytes_get_size(delim->bytes) == 1)) {
 		e->delimiter = delim->str[0];
 	} else if (delim->type != IMAP_V_NIL) {
 		fail_data(err, "%s hierarchy delimiter is not one quoted character or NIL", r->keyword);
@@ -911,7 +930,7 @@ imap_list_entry *imap_list_from_response(const imap_response *r, GError **err)
 		return NULL;
 	}
 	gsize n;
-	const char *d = g_bytes_get_data(name->bytes, &n);
+	const char *d = imap_value_data(name, &n);
 	if (n == 0 || memchr(d, '\0', n) || memchr(d, '\r', n) || memchr(d, '\n', n)) {
 		fail_data(err, "%s mailbox name is empty or holds NUL, CR or LF", r->keyword);
 		return NULL;

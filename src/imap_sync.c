@@ -16,25 +16,10 @@
 
 /* ---- envelopes ----------------------------------------------------------------------- */
 
-static void append_display_name(GString *out, const char *name)
-{
-	if (!strpbrk(name, ",;:<>@\"()[]\\")) {
-		g_string_append(out, name);
-		return;
-	}
-	g_string_append_c(out, '"');
-	for (const char *p = name; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_c(out, '\\');
-		g_string_append_c(out, *p);
-	}
-	g_string_append_c(out, '"');
-}
-
 static char *address_spec(const imap_address *a)
 {
 	if (a->mailbox && a->host)
-		return g_strdup_printf("%s@%s", a->mailbox, a->host);
+		return g_strconcat(a->mailbox, "@", a->host, NULL);
 	return g_strdup(a->mailbox ? a->mailbox : "");
 }
 
@@ -42,7 +27,7 @@ static char *address_spec(const imap_address *a)
  * left out. NULL when there is no address. */
 static char *format_addresses(const GPtrArray *list, char **first_name)
 {
-	g_autoptr(GString) out = g_string_new(NULL);
+	GString *out = NULL;
 
 	for (guint i = 0; list && i < list->len; i++) {
 		const imap_address *a = list->pdata[i];
@@ -56,16 +41,29 @@ static char *format_addresses(const GPtrArray *list, char **first_name)
 			g_strstrip(name);
 		if (first_name && !*first_name)
 			*first_name = g_strdup(name && *name ? name : spec);
-		if (out->len)
+		if (!out)
+			out = g_string_sized_new(64);
+		else if (out->len)
 			g_string_append(out, ", ");
-		if (name && *name) {
-			append_display_name(out, name);
-			g_string_append_printf(out, " <%s>", spec);
-		} else {
-			g_string_append(out, spec);
-		}
+		mf_append_address(out, name, spec);
 	}
-	return out->len ? g_strdup(out->str) : NULL;
+	if (!out || !out->len) {
+		if (out)
+			g_string_free(out, TRUE);
+		return NULL;
+	}
+	return g_string_free(out, FALSE);
+}
+
+static char *uid_string(guint32 uid)
+{
+	char buf[16], *p = buf + sizeof buf;
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + uid % 10);
+	while (uid /= 10);
+	return g_strdup(p);
 }
 
 /* Names must not depend on when a folder was listed, so dates are parsed without a clock. */
@@ -75,7 +73,7 @@ static mf_msg_meta *meta_from_fetch(const imap_fetch *f)
 	const imap_envelope *env = f->envelope;
 
 	m->uid = f->uid;
-	m->id = g_strdup_printf("%u", f->uid);
+	m->id = uid_string(f->uid);
 	m->size = f->has_size ? f->rfc822_size : 0;
 	m->size_exact = FALSE;
 	m->internaldate = f->has_internaldate ? f->internaldate : MF_NO_DATE;
@@ -110,6 +108,11 @@ typedef struct {
 	GPtrArray *vanished;  /* GArray of mf_imap_uid_range, one per report */
 	GHashTable *flags;    /* uid -> char* */
 	guint added, removed, reflagged;
+	/* A full listing copies each meta as it is made, while the server is still sending: the
+	 * listing handed to the filesystem is then ready when the last envelope arrives. Valid
+	 * only while nothing already in the index changed (`disturbed` counts such changes). */
+	GPtrArray *copies;
+	guint disturbed;
 } SyncCtx;
 
 static void sync_set_flags(SyncCtx *sc, guint32 uid, const char *flags)
@@ -121,6 +124,7 @@ static void sync_set_flags(SyncCtx *sc, guint32 uid, const char *flags)
 	g_free(m->flags);
 	m->flags = g_strdup(flags);
 	sc->reflagged++;
+	sc->disturbed++;
 }
 
 static void sync_drop(SyncCtx *sc, const GArray *ranges)
@@ -133,6 +137,7 @@ static void sync_drop(SyncCtx *sc, const GArray *ranges)
 		if (mf_imap_uidset_ranges_contain(ranges, GPOINTER_TO_UINT(k))) {
 			g_hash_table_iter_remove(&it);
 			sc->removed++;
+			sc->disturbed++;
 		}
 }
 
@@ -167,11 +172,17 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 	if (want && (f->envelope || f->has_size)) {
 		mf_msg_meta *old = g_hash_table_lookup(sc->idx->msgs, GUINT_TO_POINTER(f->uid));
 
+		mf_msg_meta *m = meta_from_fetch(f);
+
 		if (!old)
 			sc->added++;
-		else if (g_strcmp0(old->flags, flags))
+		else
+			sc->disturbed++;
+		if (old && g_strcmp0(old->flags, flags))
 			sc->reflagged++;
-		g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(f->uid), meta_from_fetch(f));
+		g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(f->uid), m);
+		if (sc->copies)
+			g_ptr_array_add(sc->copies, mf_msg_meta_copy(m));
 	} else if (f->has_flags) {
 		sync_set_flags(sc, f->uid, flags);
 	}
@@ -292,10 +303,36 @@ static gboolean sync_fetch_envelopes(mf_imap_conn *c, SyncCtx *sc, const guint32
  * command stays short however sparse or long the UIDs are. */
 static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 {
-	if (mf_imap_conn_exists(c) == 0)
+	guint32 exists = mf_imap_conn_exists(c);
+
+	if (exists == 0)
 		return TRUE;
 	sc->new_from = 1;
+	sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_free);
 	return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+}
+
+static int sync_meta_cmp(gconstpointer a, gconstpointer b)
+{
+	const mf_msg_meta *x = *(mf_msg_meta *const *)a, *y = *(mf_msg_meta *const *)b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* The copies made during a full listing, if they are exactly the index's metas: in ascending
+ * UID like mf_imap_index_listing() (servers send them in that order; sorted if not). */
+static GPtrArray *sync_take_copies(SyncCtx *sc)
+{
+	g_autoptr(GPtrArray) v = g_steal_pointer(&sc->copies);
+
+	if (!v || sc->disturbed || v->len != g_hash_table_size(sc->idx->msgs))
+		return NULL;
+	for (guint i = 1; i < v->len; i++)
+		if (((mf_msg_meta *)v->pdata[i - 1])->uid >= ((mf_msg_meta *)v->pdata[i])->uid) {
+			g_ptr_array_sort(v, sync_meta_cmp);
+			break;
+		}
+	return g_steal_pointer(&v);
 }
 
 /* Make the index hold exactly `uids`: drop the others, fetch envelopes of the unknown. */
@@ -389,7 +426,7 @@ static gboolean sync_incremental(mf_imap_conn *c, SyncCtx *sc, guint32 uidnext, 
 }
 
 static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboolean *changed,
-			 GError **err)
+			 GPtrArray **listing, GError **err)
 {
 	mf_imap_index *old = *idx;
 
@@ -411,6 +448,8 @@ static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboo
 		sc->idx = fresh;
 		if (!sync_full(c, sc, err))
 			return FALSE;
+		if (listing)
+			*listing = sync_take_copies(sc);
 		fresh->uidnext = uidnext;
 		fresh->highestmodseq = modseq;
 		mf_imap_index_free(*idx);
@@ -437,7 +476,8 @@ static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboo
 }
 
 gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
-			     mf_imap_index **idx, gboolean *changed, GError **err)
+			     mf_imap_index **idx, gboolean *changed, GPtrArray **listing,
+			     GError **err)
 {
 	SyncCtx sc = {
 		.mailbox = mailbox,
@@ -449,7 +489,11 @@ gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 	gboolean ok;
 
 	*changed = FALSE;
-	ok = sync_run(c, &sc, idx, changed, err);
+	if (listing)
+		*listing = NULL;
+	ok = sync_run(c, &sc, idx, changed, listing, err);
+	if (!ok && listing)
+		g_clear_pointer(listing, g_ptr_array_unref);
 	if (ok)
 		mf_log_debug("%s: listing has %u messages (%u new, %u gone, %u with new flags)",
 			     mailbox, g_hash_table_size((*idx)->msgs), sc.added, sc.removed,
@@ -460,5 +504,6 @@ gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 	g_clear_pointer(&sc.wanted, g_hash_table_unref);
 	g_clear_pointer(&sc.seen, g_hash_table_unref);
 	g_clear_error(&sc.bad);
+	g_clear_pointer(&sc.copies, g_ptr_array_unref);
 	return ok;
 }

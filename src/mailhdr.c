@@ -3,6 +3,7 @@
  * lenient options, a UTF-8 + NFC guarantee, RFC 5322's rules for obsolete dates that GMime
  * reads differently, and a plausibility window for dates. */
 #include "mailhdr.h"
+#include "name.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,7 @@ static char *mailhdr_clean_utf8(char *s)
 	if (ascii) /* already valid UTF-8 and NFC: the common case, and a hot path */
 		return g_strstrip(owned ? g_steal_pointer(&owned) : g_strdup(""));
 	g_autofree char *valid = g_utf8_make_valid(owned, -1);
-	char *nfc = g_utf8_normalize(valid, -1, G_NORMALIZE_NFC);
+	char *nfc = mf_utf8_nfc(valid, -1);
 
 	return g_strstrip(nfc ? nfc : g_steal_pointer(&valid));
 }
@@ -94,12 +95,27 @@ static char *mailhdr_to_utf8(const char *raw)
 	return g_mime_utils_decode_8bit(mailhdr_options, raw, strlen(raw));
 }
 
+/* Printable ASCII with no encoded word in it: GMime would hand it back unchanged, so the
+ * common subject or name skips unfolding, decoding and UTF-8 checks altogether. */
+static gboolean mailhdr_is_plain(const char *s)
+{
+	for (const char *p = s; *p; p++) {
+		if ((guchar)*p < 0x20 || (guchar)*p > 0x7e)
+			return FALSE;
+		if (p[0] == '=' && p[1] == '?')
+			return FALSE;
+	}
+	return TRUE;
+}
+
 char *mf_decode_text(const char *raw)
 {
 	g_autofree char *unfolded = NULL;
 
 	if (!raw)
 		return NULL;
+	if (mailhdr_is_plain(raw))
+		return g_strstrip(g_strdup(raw));
 	mf_mailhdr_init();
 	mailhdr_pin_charsets_of(raw);
 	unfolded = g_mime_utils_header_unfold(raw);
@@ -137,6 +153,9 @@ char *mf_decode_phrase(const char *raw)
 
 	if (!raw)
 		return NULL;
+	/* Quotes would need unquoting; anything else plain comes back as it went in. */
+	if (!strchr(raw, '"') && mailhdr_is_plain(raw))
+		return g_strstrip(g_strdup(raw));
 	mf_mailhdr_init();
 	mailhdr_pin_charsets_of(raw);
 	utf8 = mailhdr_to_utf8(raw);
@@ -207,6 +226,87 @@ static char *mailhdr_normalise_date(const char *raw)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
+static gboolean mailhdr_digits(const char **s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!g_ascii_isdigit((*s)[i]))
+			return FALSE;
+		v = v * 10 + ((*s)[i] - '0');
+	}
+	*s += n;
+	*out = v;
+	return TRUE;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic). */
+static gint64 mailhdr_days_from_civil(gint64 y, int m, int d)
+{
+	y -= m <= 2;
+	gint64 era = (y >= 0 ? y : y - 399) / 400;
+	gint64 yoe = y - era * 400;
+	gint64 doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	gint64 doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+/* The form nearly every Date: has, "Sun, 28 Dec 2025 22:01:57 +0200" (weekday and a trailing
+ * simple comment optional), read directly; FALSE sends anything else, or any field out of
+ * range, the long way through GMime, which gives the same answer for this form. */
+static gboolean mailhdr_fast_date(const char *s, gint64 *out)
+{
+	static const char days[7][4] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int day, mon = -1, year, hh, mm, ss, zh, zm;
+
+	if (g_ascii_isalpha(s[0])) {
+		gboolean known = FALSE;
+
+		for (int i = 0; i < 7 && !known; i++)
+			known = strncmp(s, days[i], 3) == 0;
+		if (!known || s[3] != ',' || s[4] != ' ')
+			return FALSE;
+		s += 5;
+	}
+	if (!g_ascii_isdigit(s[0]) || !mailhdr_digits(&s, g_ascii_isdigit(s[1]) ? 2 : 1, &day) ||
+	    *s++ != ' ')
+		return FALSE;
+	for (int i = 0; i < 12 && mon < 0; i++)
+		if (strncmp(s, months[i], 3) == 0)
+			mon = i;
+	if (mon < 0 || s[3] != ' ')
+		return FALSE;
+	s += 4;
+	if (!mailhdr_digits(&s, 4, &year) || *s++ != ' ' || !mailhdr_digits(&s, 2, &hh) ||
+	    *s++ != ':' || !mailhdr_digits(&s, 2, &mm) || *s++ != ':' ||
+	    !mailhdr_digits(&s, 2, &ss) || *s++ != ' ')
+		return FALSE;
+	char sign = *s++;
+	if ((sign != '+' && sign != '-') || !mailhdr_digits(&s, 2, &zh) ||
+	    !mailhdr_digits(&s, 2, &zm))
+		return FALSE;
+	if (s[0] == ' ' && s[1] == '(') {
+		gsize n = strcspn(s + 2, "()\\");
+		if (s[2 + n] != ')')
+			return FALSE;
+		s += 3 + n;
+	}
+	if (*s)
+		return FALSE;
+	gboolean leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	if (year < 1970 || day < 1 || day > mdays[mon] || (mon == 1 && day == 29 && !leap) ||
+	    hh > 23 || mm > 59 || ss > 59 || zh > 23 || zm > 59)
+		return FALSE;
+	gint64 t = mailhdr_days_from_civil(year, mon + 1, day) * 86400 + hh * 3600 + mm * 60 + ss;
+	gint64 zone = zh * 3600 + zm * 60;
+	*out = sign == '+' ? t - zone : t + zone;
+	return TRUE;
+}
+
 gboolean mf_parse_date(const char *raw, gint64 now, gint64 *out)
 {
 	g_autofree char *unfolded = NULL;
@@ -216,6 +316,8 @@ gboolean mf_parse_date(const char *raw, gint64 now, gint64 *out)
 
 	if (!raw)
 		return FALSE;
+	if (mailhdr_fast_date(raw, &t))
+		goto check;
 	mf_mailhdr_init();
 	mailhdr_pin_charsets_of(raw);
 	unfolded = g_mime_utils_header_unfold(raw);
@@ -226,6 +328,7 @@ gboolean mf_parse_date(const char *raw, gint64 now, gint64 *out)
 	if (!dt)
 		return FALSE;
 	t = g_date_time_to_unix(dt);
+check:
 	if (t < MAILHDR_MIN_DATE)
 		return FALSE;
 	if (now != 0 && t > now + MAILHDR_FUTURE_SLACK)
@@ -300,6 +403,20 @@ static void mailhdr_append_name(GString *out, const char *name)
 	g_string_append_c(out, '"');
 }
 
+void mf_append_address(GString *out, const char *decoded_name, const char *addr)
+{
+	if (decoded_name && *decoded_name) {
+		mailhdr_append_name(out, decoded_name);
+		if (addr && *addr) {
+			g_string_append(out, " <");
+			g_string_append(out, addr);
+			g_string_append_c(out, '>');
+		}
+	} else if (addr) {
+		g_string_append(out, addr);
+	}
+}
+
 static void mailhdr_format_list(GString *out, InternetAddressList *list);
 
 static void mailhdr_format_address(GString *out, InternetAddress *ia)
@@ -319,14 +436,7 @@ static void mailhdr_format_address(GString *out, InternetAddress *ia)
 		g_string_append_c(out, ';');
 		return;
 	}
-	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-	if (has_name) {
-		mailhdr_append_name(out, name);
-		if (addr && *addr)
-			g_string_append_printf(out, " <%s>", addr);
-	} else if (addr) {
-		g_string_append(out, addr);
-	}
+	mf_append_address(out, name, internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)));
 }
 
 static void mailhdr_format_list(GString *out, InternetAddressList *list)

@@ -51,23 +51,72 @@ static gboolean name_is_regional_indicator(gunichar c)
 	return c >= 0x1f1e6 && c <= 0x1f1ff;
 }
 
-/* Sanitised, whitespace-collapsed, trimmed NFC text; "" if nothing visible is left. */
-static char *name_sanitise(const char *in)
+/* ---- NFC ------------------------------------------------------------------------------- */
+
+/* Characters that NFC leaves alone and that never combine with a neighbour: canonical
+ * combining class 0, their own NFC, not the second half of any canonical composition, and
+ * decomposing (if at all) to a starter that is not one either. A string made only of these is
+ * in NFC already (test_name.c checks every one against GLib's tables). It covers Latin,
+ * Greek, Cyrillic, Armenian, Hebrew, Arabic letters, Thai, CJK, kana, Hangul syllables,
+ * punctuation, symbols and emoji, so g_utf8_normalize() is needed only for the rest. */
+static const struct {
+	gunichar lo, hi;
+} name_nfc_stable[] = {
+	{ 0x0001, 0x02FF }, { 0x03A3, 0x0482 }, { 0x0488, 0x052F }, { 0x0531, 0x0556 },
+	{ 0x0559, 0x058A }, { 0x05D0, 0x05EA }, { 0x061B, 0x064A }, { 0x0671, 0x06D5 },
+	{ 0x0E01, 0x0E37 }, { 0x1E00, 0x1F15 }, { 0x2002, 0x2064 }, { 0x20A0, 0x20C0 },
+	{ 0x2100, 0x2125 }, { 0x212C, 0x218B }, { 0x2190, 0x2328 }, { 0x232B, 0x2426 },
+	{ 0x2460, 0x2ADB }, { 0x2ADD, 0x2B73 }, { 0x3000, 0x3029 }, { 0x3041, 0x3096 },
+	{ 0x309B, 0x30FF }, { 0x3131, 0x318E }, { 0x3220, 0xA48C }, { 0xAC00, 0xD7A3 },
+	{ 0xFDF0, 0xFE19 }, { 0xFE30, 0xFE52 }, { 0xFF01, 0xFFBE }, { 0x1F100, 0x1F1AD },
+	{ 0x1F1E6, 0x1F202 }, { 0x1F300, 0x1F6D7 }, { 0x1F900, 0x1FA53 },
+};
+
+static gboolean name_nfc_is_stable(gunichar c)
 {
-	g_autofree char *valid = NULL;
-	g_autoptr(GString) out = NULL;
+	gsize lo = 0, hi = G_N_ELEMENTS(name_nfc_stable);
+
+	while (lo < hi) {
+		gsize mid = (lo + hi) / 2;
+
+		if (c < name_nfc_stable[mid].lo)
+			hi = mid;
+		else if (c > name_nfc_stable[mid].hi)
+			lo = mid + 1;
+		else
+			return TRUE;
+	}
+	return FALSE;
+}
+
+gboolean mf_utf8_nfc_stable(gunichar c)
+{
+	return name_nfc_is_stable(c);
+}
+
+char *mf_utf8_nfc(const char *s, gssize len)
+{
+	gsize n = len < 0 ? strlen(s) : (gsize)len;
+
+	for (const char *p = s; p < s + n; p = g_utf8_next_char(p))
+		if ((guchar)*p >= 0x80 && !name_nfc_is_stable(g_utf8_get_char(p)))
+			return g_utf8_normalize(s, (gssize)n, G_NORMALIZE_NFC);
+	return g_strndup(s, n);
+}
+
+/* ---- message names ---------------------------------------------------------------------- */
+
+/* name_sanitise for pure ASCII, which needs no UTF-8 decoding or normalising: the common case,
+ * and a hot path when naming 10,000 files. */
+static char *name_sanitise_ascii(const char *in, gsize len)
+{
+	GString *out = g_string_sized_new(len);
 	gboolean space = FALSE;
 
-	if (!in)
-		return g_strdup("");
-	valid = g_utf8_make_valid(in, -1);
-	out = g_string_sized_new(strlen(valid));
-	for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
+	for (const char *p = in; *p; p++) {
+		char c = *p;
 
-		if (name_is_invisible(c))
-			continue;
-		if (name_is_control(c) || g_unichar_isspace(c)) {
+		if (name_is_control((guchar)c) || g_ascii_isspace(c)) {
 			space = TRUE;
 			continue;
 		}
@@ -75,14 +124,58 @@ static char *name_sanitise(const char *in)
 			g_string_append_c(out, ' ');
 		space = FALSE;
 		if (c == '/')
-			g_string_append(out, "\xe2\x88\x95"); /* U+2215 DIVISION SLASH */
+			g_string_append(out, "\xe2\x88\x95"); /* U+2215 DIVISION SLASH, NFC as it is */
 		else
-			g_string_append_unichar(out, c);
+			g_string_append_c(out, c);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* Sanitised, whitespace-collapsed, trimmed NFC text; "" if nothing visible is left. */
+static char *name_sanitise(const char *in)
+{
+	g_autofree char *repaired = NULL;
+	g_autoptr(GString) out = NULL;
+	gboolean space = FALSE;
+	const char *valid = in;
+	gsize len = 0;
+
+	if (!in)
+		return g_strdup("");
+	while (in[len] && (guchar)in[len] < 0x80)
+		len++;
+	if (!in[len])
+		return name_sanitise_ascii(in, len);
+	len += strlen(in + len);
+	if (!g_utf8_validate(in, (gssize)len, NULL))
+		valid = repaired = g_utf8_make_valid(in, (gssize)len);
+	out = g_string_sized_new(strlen(valid));
+	for (const char *p = valid; *p;) {
+		gunichar c = g_utf8_get_char(p);
+		const char *next = g_utf8_next_char(p);
+
+		if (name_is_invisible(c)) {
+			p = next;
+			continue;
+		}
+		if (name_is_control(c) || (c < 0x80 ? g_ascii_isspace((char)c) : g_unichar_isspace(c))) {
+			space = TRUE;
+			p = next;
+			continue;
+		}
+		if (space && out->len)
+			g_string_append_c(out, ' ');
+		space = FALSE;
+		if (c == '/')
+			g_string_append(out, "\xe2\x88\x95"); /* U+2215 DIVISION SLASH */
+		else /* valid UTF-8: the character's own bytes are its encoding */
+			g_string_append_len(out, p, next - p);
+		p = next;
 	}
 	/* Pure ASCII is already NFC; skipping the normaliser matters when naming 10,000 files. */
 	for (const char *p = out->str; *p; p++)
 		if ((guchar)*p >= 0x80)
-			return g_utf8_normalize(out->str, -1, G_NORMALIZE_NFC);
+			return mf_utf8_nfc(out->str, (gssize)out->len);
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
@@ -158,11 +251,53 @@ static char *name_safe_id(const mf_msg_meta *m)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
+static void name_append_digits(GString *out, gint64 v, int width)
+{
+	char buf[8];
+
+	for (int i = width - 1; i >= 0; i--, v /= 10)
+		buf[i] = (char)('0' + v % 10);
+	g_string_append_len(out, buf, width);
+}
+
+/* The civil date of a day count since 1970-01-01 (era arithmetic, proleptic Gregorian). */
+static void name_civil_from_days(gint64 z, gint64 *y, int *m, int *d)
+{
+	z += 719468;
+	gint64 era = (z >= 0 ? z : z - 146096) / 146097;
+	gint64 doe = z - era * 146097;
+	gint64 yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	gint64 doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	gint64 mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+/* 1970-01-01 up to the last second of 9999, where GDateTime would agree. */
+#define NAME_FAST_DATE_MAX G_GINT64_CONSTANT(253402300799)
+
 static void name_append_date(GString *out, const mf_msg_meta *m)
 {
 	gint64 t = m->date != MF_NO_DATE ? m->date : m->internaldate;
 	g_autoptr(GDateTime) dt = NULL;
 
+	if (t >= 0 && t <= NAME_FAST_DATE_MAX) {
+		gint64 y, secs = t % 86400;
+		int mon, day;
+
+		name_civil_from_days(t / 86400, &y, &mon, &day);
+		name_append_digits(out, y, 4);
+		g_string_append_c(out, '-');
+		name_append_digits(out, mon, 2);
+		g_string_append_c(out, '-');
+		name_append_digits(out, day, 2);
+		g_string_append_c(out, ' ');
+		name_append_digits(out, secs / 3600, 2);
+		name_append_digits(out, secs / 60 % 60, 2);
+		return;
+	}
 	if (t != MF_NO_DATE)
 		dt = g_date_time_new_from_unix_utc(t);
 	if (!dt) {
@@ -197,7 +332,13 @@ char *mf_make_message_name(const mf_msg_meta *m)
 		subject = g_strdup("(no subject)");
 	}
 	name_cut(subject, room - strlen(sender));
-	g_string_append_printf(out, " %s - %s.%s.eml", sender, subject, id);
+	g_string_append_c(out, ' ');
+	g_string_append(out, sender);
+	g_string_append(out, " - ");
+	g_string_append(out, subject);
+	g_string_append_c(out, '.');
+	g_string_append(out, id);
+	g_string_append(out, ".eml");
 	/* The date comes first, so this cannot happen; a hidden or option-like name must not
 	 * slip out if that ever changes. */
 	if (out->str[0] == '.' || out->str[0] == '-')

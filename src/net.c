@@ -24,6 +24,8 @@
 /* Literal payloads are read straight into the caller's array in steps of this size, so a
  * server announcing a huge literal cannot make us allocate it before sending it. */
 #define DIRECT_STEP (1024 * 1024)
+/* OpenSSL's read-ahead buffer: room for several full TLS records per read(2). */
+#define NET_TLS_READ_BUFFER (64 * 1024)
 
 struct mf_stream {
 	int fd;
@@ -216,6 +218,12 @@ static SSL_CTX *net_tls_ctx_new(const char *cafile, GError **err)
 	/* CRIME: compression belongs to the protocol (IMAP COMPRESS), never to TLS. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Without read-ahead every TLS record costs two read(2) calls (header, then body); with it
+	 * one call takes whatever has arrived, several records at a time. OpenSSL then asks for
+	 * more (SSL_ERROR_WANT_READ) only once its buffer holds no whole record, so waiting in
+	 * poll() on the socket stays correct. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, NET_TLS_READ_BUFFER);
 	SSL_CTX_set_default_verify_paths(ctx);
 	if (cafile) {
 		if (!g_file_test(cafile, G_FILE_TEST_IS_REGULAR)) {
@@ -235,6 +243,40 @@ static SSL_CTX *net_tls_ctx_new(const char *cafile, GError **err)
 		}
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+/* Loading the system trust store parses every certificate in it: ~20 ms of CPU, more than
+ * the rest of a connection's set-up. So the context is made once per CA file and shared by
+ * every connection (SSL_new on a shared, unmodified context is thread-safe); the trust store
+ * is therefore read when the first connection is made, not again. */
+static GMutex net_ctx_lock;
+static SSL_CTX *net_ctx_cached;
+static char *net_ctx_cafile;
+
+static SSL_CTX *net_tls_ctx_get(const char *cafile, GError **err)
+{
+	SSL_CTX *ctx = NULL;
+
+	g_mutex_lock(&net_ctx_lock);
+	if (net_ctx_cached && g_strcmp0(net_ctx_cafile, cafile) == 0) {
+		ctx = net_ctx_cached;
+		SSL_CTX_up_ref(ctx);
+	}
+	g_mutex_unlock(&net_ctx_lock);
+	if (ctx)
+		return ctx;
+	ctx = net_tls_ctx_new(cafile, err);
+	if (!ctx)
+		return NULL;
+	g_mutex_lock(&net_ctx_lock);
+	if (net_ctx_cached)
+		SSL_CTX_free(net_ctx_cached);
+	SSL_CTX_up_ref(ctx);
+	net_ctx_cached = ctx;
+	g_free(net_ctx_cafile);
+	net_ctx_cafile = g_strdup(cafile);
+	g_mutex_unlock(&net_ctx_lock);
 	return ctx;
 }
 
@@ -278,7 +320,7 @@ gboolean mf_stream_start_tls(mf_stream *s, GError **err)
 			    s->hostport);
 		return FALSE;
 	}
-	s->ctx = net_tls_ctx_new(s->cafile, err);
+	s->ctx = net_tls_ctx_get(s->cafile, err);
 	if (!s->ctx)
 		return FALSE;
 	s->ssl = SSL_new(s->ctx);

@@ -298,6 +298,8 @@ static char *render_fake(Fake *f)
 	return g_string_free(s, FALSE);
 }
 
+static guint listings_checked;
+
 /* Sync, check the result against the server's mailbox and the commands against `want`. */
 static void sync_expect(Fake *f, mf_imap_conn *c, mf_imap_index **idx, const char *want,
 			gboolean want_changed)
@@ -305,8 +307,23 @@ static void sync_expect(Fake *f, mf_imap_conn *c, mf_imap_index **idx, const cha
 	g_autoptr(GError) err = NULL;
 	gboolean changed = !want_changed;
 
-	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &err));
+	g_autoptr(GPtrArray) listing = NULL;
+	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &listing, &err));
 	g_assert_no_error(err);
+	if (listing) {
+		/* Built during a full listing: the same as the index gives. */
+		listings_checked++;
+		g_autoptr(GPtrArray) want_l = mf_imap_index_listing(*idx);
+		g_assert_cmpuint(listing->len, ==, want_l->len);
+		for (guint i = 0; i < listing->len; i++) {
+			const mf_msg_meta *x = listing->pdata[i], *y = want_l->pdata[i];
+			g_assert_cmpuint(x->uid, ==, y->uid);
+			g_assert_cmpstr(x->flags, ==, y->flags);
+			g_assert_cmpstr(x->subject, ==, y->subject);
+			g_assert_cmpstr(x->from, ==, y->from);
+			g_assert_cmpuint(x->size, ==, y->size);
+		}
+	}
 	g_autofree char *got = fake_commands(f);
 	g_autofree char *a = render_index(*idx), *b = render_fake(f);
 
@@ -328,6 +345,7 @@ static void test_qresync(void)
 	for (int i = 0; i < 5; i++)
 		fake_add(f, i % 2 ? "\\Seen" : "");
 	sync_expect(f, c, &idx, "EXAMINE \"INBOX\" (CONDSTORE) | " LIST_ALL, TRUE);
+	g_assert_cmpuint(listings_checked, >, 0);
 	g_assert_cmpuint(idx->highestmodseq, ==, 5);
 
 	/* Nothing changed: the EXAMINE alone. */

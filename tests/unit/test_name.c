@@ -421,6 +421,76 @@ static void test_random(void)
 	}
 }
 
+/* Every character mf_utf8_nfc() trusts without normalising must really be safe by GLib's own
+ * Unicode tables: combining class 0, its own NFC, not the second half of any canonical
+ * composition (so it cannot merge with what precedes it), and decomposing to such a starter. */
+static void test_nfc_stable_table(void)
+{
+	g_autofree guint8 *second = g_malloc0(0x110000);
+	guint checked = 0;
+
+	for (gunichar ch = 0; ch < 0x110000; ch++) {
+		gunichar a, b, x;
+
+		if (g_unichar_decompose(ch, &a, &b) && b && g_unichar_compose(a, b, &x) && x == ch)
+			second[b] = 1;
+	}
+	for (gunichar c = 0; c < 0x110000; c++) {
+		if (!mf_utf8_nfc_stable(c))
+			continue;
+		char buf[8];
+		int n = g_unichar_to_utf8(c, buf);
+		gunichar d[G_UNICHAR_MAX_DECOMPOSITION_LENGTH];
+		gsize dn = g_unichar_fully_decompose(c, FALSE, d, G_N_ELEMENTS(d));
+
+		buf[n] = '\0';
+		g_autofree char *nfc = g_utf8_normalize(buf, n, G_NORMALIZE_NFC);
+		g_assert_true(c != 0 && g_unichar_validate(c));
+		g_assert_cmpint(g_unichar_type(c), !=, G_UNICODE_UNASSIGNED);
+		g_assert_cmpint(g_unichar_combining_class(c), ==, 0);
+		g_assert_cmpstr(nfc, ==, buf);
+		g_assert_false(second[c]);
+		g_assert_cmpuint(dn, >, 0);
+		g_assert_false(second[d[0]]);
+		g_assert_cmpint(g_unichar_combining_class(d[0]), ==, 0);
+		checked++;
+	}
+	g_assert_cmpuint(checked, >, 40000);
+}
+
+/* The fast path and g_utf8_normalize agree, on stable text and on text that needs work. */
+static void test_nfc_matches_glib(void)
+{
+	static const char *const samples[] = {
+		"", "abc", "caf\xc3\xa9", "cafe\xcc\x81", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82",
+		"\xe6\x97\xa5\xe6\x9c\xac", "\xea\xb0\x80\xe1\x86\xa8", "\xe1\x84\x80\xe1\x85\xa1",
+		"\xf0\x9f\x98\x80\xe2\x80\x8d\xf0\x9f\x91\x8d", "\xe2\x84\xab", "\xcd\xb4x",
+		"A\xcc\x8a\xcc\x81", "\xe3\x81\x8b\xe3\x82\x99",
+	};
+	GRand *r = g_rand_new_with_seed(3);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(samples); i++) {
+		g_autofree char *a = mf_utf8_nfc(samples[i], -1);
+		g_autofree char *b = g_utf8_normalize(samples[i], -1, G_NORMALIZE_NFC);
+		g_assert_cmpstr(a, ==, b);
+	}
+	for (int i = 0; i < 20000; i++) {
+		g_autoptr(GString) s = g_string_new(NULL);
+		int n = g_rand_int_range(r, 0, 8);
+
+		for (int j = 0; j < n; j++) {
+			gunichar c = g_rand_boolean(r) ? (gunichar)g_rand_int_range(r, 1, 0x3000)
+						       : (gunichar)g_rand_int_range(r, 0xAC00, 0xD7A4);
+			if (g_unichar_validate(c))
+				g_string_append_unichar(s, c);
+		}
+		g_autofree char *a = mf_utf8_nfc(s->str, (gssize)s->len);
+		g_autofree char *b = g_utf8_normalize(s->str, (gssize)s->len, G_NORMALIZE_NFC);
+		g_assert_cmpstr(a, ==, b);
+	}
+	g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -443,5 +513,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/name/folder-component-long", test_folder_component_long);
 	g_test_add_func("/name/is-safe", test_is_safe);
 	g_test_add_func("/name/random", test_random);
+	g_test_add_func("/name/nfc-stable-table", test_nfc_stable_table);
+	g_test_add_func("/name/nfc-matches-glib", test_nfc_matches_glib);
 	return g_test_run();
 }
