@@ -51,6 +51,13 @@ typedef struct {
 	 * for read-ahead across files. */
 	gboolean (*fetch_many)(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
 			       GPtrArray *metas, mf_body_cb cb, gpointer user_data, GError **err);
+	/* Optional (may be NULL): bytes [offs[i], offs[i]+lens[i]) of metas[i] (mf_msg_meta*) for
+	 * every i, all in one pipelined exchange; results[i] receives a new GBytes (fewer bytes at
+	 * the end of a message, as fetch() does) or NULL if that one fetch failed. FALSE only if
+	 * the exchange as a whole failed. Used for the size-honesty probes of a fresh listing. */
+	gboolean (*fetch_ranges)(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
+				 GPtrArray *metas, const guint64 *offs, const guint64 *lens,
+				 GBytes **results, GError **err);
 	/* Close connections (e.g. before exit); the backend may reopen on the next call. */
 	void (*close)(mf_backend *b);
 	void (*free)(mf_backend *b);

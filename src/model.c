@@ -270,7 +270,9 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 				continue;
 			}
 			n = node_new(m, MF_NODE_MSG, name, dir);
-			n->meta = mf_msg_meta_copy(meta);
+			/* Taken, not copied: the listing is thrown away after the merge. */
+			n->meta = meta;
+			l->msgs->pdata[i] = NULL;
 			n->msg_uidvalidity = l->uidvalidity;
 			/* meta->id, not the uid: a POP3 backend's uid is only an ordinal, its id the UIDL. */
 			n->body_key = g_strdup_printf("%s\x1f%u\x1f%s", dir->folder->raw, l->uidvalidity,
@@ -326,31 +328,53 @@ static gboolean sizes_look_trustworthy(mf_model *m, mf_node *dir)
 	if (!(m->backend->caps & MF_BACKEND_PARTIAL))
 		return TRUE; /* whole-message backends verify on every fetch anyway */
 	guint n = dir->msgs->len;
-	if (n == 0)
-		return TRUE;
 	guint picks[3] = { 0, n / 2, n - 1 };
-	for (guint i = 0; i < G_N_ELEMENTS(picks); i++) {
+	g_autoptr(GPtrArray) metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+	for (guint i = 0; i < G_N_ELEMENTS(picks) && n > 0; i++) {
 		if (i > 0 && picks[i] == picks[i - 1])
 			continue;
-		mf_node *msg = dir->msgs->pdata[picks[i]];
-		g_autoptr(mf_msg_meta) meta = mf_msg_meta_copy(msg->meta);
+		mf_msg_meta *meta = mf_model_msg_meta(m, dir->msgs->pdata[picks[i]]);
 		if (meta->size == 0)
-			continue;
-		g_autoptr(GError) e = NULL;
-		g_autoptr(GBytes) tail = m->backend->ops->fetch(m->backend, dir->folder, dir->uidvalidity,
-							       meta, meta->size - 1, 2, &e);
-		if (!tail) {
-			mf_log_debug("size probe of %s in %s failed: %s", meta->id, dir->folder->path, e->message);
-			continue;
+			mf_msg_meta_free(meta); /* size 0 is always verified before it is shown */
+		else
+			g_ptr_array_add(metas, meta);
+	}
+	if (metas->len == 0)
+		return TRUE;
+	guint64 offs[G_N_ELEMENTS(picks)], lens[G_N_ELEMENTS(picks)];
+	GBytes *tails[G_N_ELEMENTS(picks)] = { NULL };
+	for (guint i = 0; i < metas->len; i++) {
+		offs[i] = ((mf_msg_meta *)metas->pdata[i])->size - 1;
+		lens[i] = 2;
+	}
+	mf_backend *b = m->backend;
+	g_autoptr(GError) e = NULL;
+	if (b->ops->fetch_ranges) {
+		/* All probes in one round trip. */
+		if (!b->ops->fetch_ranges(b, dir->folder, dir->uidvalidity, metas, offs, lens, tails, &e))
+			mf_log_debug("size probes in %s failed: %s", dir->folder->path, e->message);
+	} else {
+		for (guint i = 0; i < metas->len; i++) {
+			g_clear_error(&e);
+			tails[i] = b->ops->fetch(b, dir->folder, dir->uidvalidity, metas->pdata[i], offs[i], lens[i], &e);
+			if (!tails[i])
+				mf_log_debug("size probe in %s failed: %s", dir->folder->path, e->message);
 		}
-		if (g_bytes_get_size(tail) != 1) {
+	}
+	gboolean honest = TRUE;
+	for (guint i = 0; i < metas->len; i++) {
+		const mf_msg_meta *meta = metas->pdata[i];
+		/* A failed probe proves nothing either way; the end-of-message check still guards. */
+		if (honest && tails[i] && g_bytes_get_size(tails[i]) != 1) {
 			mf_log_warn("%s: the server's message sizes are wrong (message %s: says %" G_GUINT64_FORMAT
 				    " bytes); each size is now verified before it is shown (slower)",
 				    dir->folder->path, meta->id, meta->size);
-			return FALSE;
+			honest = FALSE;
 		}
+		if (tails[i])
+			g_bytes_unref(tails[i]);
 	}
-	return TRUE;
+	return honest;
 }
 
 gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GError **err)
