@@ -29,6 +29,16 @@ typedef void (*pop3_reply_cb)(guint32 msg, GBytes *payload, const GError *error,
 gboolean pop3_conn_top(pop3_conn *c, const guint32 *msgs, const guint64 *lines, guint n,
 		       gsize max_bytes, pop3_reply_cb cb, gpointer user_data, GError **err);
 
+/* Read messages by the numbers a previous session gave them: for each i, "UIDL msgs[i]" and
+ * "TOP msgs[i] lines[i]". With PIPELINING the pairs go out together (windowed), otherwise the
+ * TOP is sent only after the UIDL answer. cb gets a TOP payload only if the UIDL answer named
+ * exactly uidls[i] (RFC 1939 section 7 "UIDL msg"); if it named another message or none,
+ * cb gets payload NULL and an MF_ERR_STALE error (the caller scans and retries), and the TOP
+ * bytes already on their way are read and dropped. A -ERR to the TOP itself is MF_ERR_SERVER. */
+gboolean pop3_conn_top_checked(pop3_conn *c, const guint32 *msgs, const char *const *uidls,
+			       const guint64 *lines, guint n, gsize max_bytes, pop3_reply_cb cb,
+			       gpointer user_data, GError **err);
+
 /* End the session. QUIT is sent only if no message content (TOP) was requested and the
  * session is healthy; otherwise the connection is just closed, so the server never enters the
  * UPDATE state in which it may mark retrieved mail as read or popped, or delete it (EXPIRE 0).

@@ -190,13 +190,12 @@ static GError *server_error(const pop3_status *st, const char *what)
 
 typedef void (*reply_fn)(guint i, const pop3_status *st, GBytes *body, gpointer data);
 
-/* Send cmds and hand each reply to fn, in order. Pipelined in windows when the server offers
- * PIPELINING (RFC 2449 section 6.6), one at a time otherwise. A -ERR reply is passed on and does
- * not stop the batch; only a broken exchange does. */
-static gboolean run_commands(pop3_conn *c, pop3_cmd *cmds, guint n, reply_fn fn, gpointer data,
-			     GError **err)
+/* Send cmds and hand each reply to fn, in order, `window` commands at a time (PIPELINING, RFC
+ * 2449 section 6.6; 1 without it). A -ERR reply is passed on and does not stop the batch; only
+ * a broken exchange does. */
+static gboolean run_commands_window(pop3_conn *c, pop3_cmd *cmds, guint n, guint window,
+				    reply_fn fn, gpointer data, GError **err)
 {
-	guint window = c->capa && c->capa->pipelining ? POP3_WINDOW : 1;
 	guint sent = 0, done = 0;
 
 	if (c->broken) {
@@ -231,6 +230,14 @@ static gboolean run_commands(pop3_conn *c, pop3_cmd *cmds, guint n, reply_fn fn,
 		}
 	}
 	return TRUE;
+}
+
+static gboolean run_commands(pop3_conn *c, pop3_cmd *cmds, guint n, reply_fn fn, gpointer data,
+			     GError **err)
+{
+	guint window = c->capa && c->capa->pipelining ? POP3_WINDOW : 1;
+
+	return run_commands_window(c, cmds, n, window, fn, data, err);
 }
 
 /* One single-line command; the status goes to *st (caller clears). */
@@ -594,6 +601,97 @@ gboolean pop3_conn_top(pop3_conn *c, const guint32 *msgs, const guint64 *lines, 
 	}
 	gboolean ok = run_commands(c, cmds, n, content_reply, &ctx, err);
 	for (guint i = 0; i < n; i++)
+		cmd_clear(&cmds[i]);
+	g_free(cmds);
+	return ok;
+}
+
+typedef struct {
+	const guint32 *msgs;
+	const char *const *uidls;
+	gboolean *matched; /* per pair: the UIDL answer named the expected message */
+	guint offset;      /* index of this run's first command among all 2n */
+	pop3_reply_cb cb;
+	gpointer user_data;
+} checked_ctx;
+
+/* "+OK msg uidl" naming exactly this message. A sloppy answer is a mismatch: the caller then
+ * scans, which costs bytes but never serves the wrong message. */
+static gboolean uidl_answer_matches(const pop3_status *st, guint32 msg, const char *uidl)
+{
+	guint32 n;
+	g_autofree char *u = NULL;
+
+	return st->kind == POP3_OK && pop3_uidl_line_parse(st->text, strlen(st->text), &n, &u, NULL) &&
+	       n == msg && strcmp(u, uidl) == 0;
+}
+
+static void checked_stale(checked_ctx *ctx, guint k)
+{
+	g_autoptr(GError) e = g_error_new(MF_ERROR, MF_ERR_STALE,
+					  "POP3 message %u is no longer the one with UIDL %s",
+					  ctx->msgs[k], ctx->uidls[k]);
+
+	ctx->cb(ctx->msgs[k], NULL, e, ctx->user_data);
+}
+
+static void checked_reply(guint i, const pop3_status *st, GBytes *body, gpointer data)
+{
+	checked_ctx *ctx = data;
+	guint j = ctx->offset + i, k = j / 2;
+
+	if (j % 2 == 0) {
+		ctx->matched[k] = uidl_answer_matches(st, ctx->msgs[k], ctx->uidls[k]);
+		return;
+	}
+	if (!ctx->matched[k]) {
+		checked_stale(ctx, k);
+		return;
+	}
+	if (body) {
+		ctx->cb(ctx->msgs[k], body, NULL, ctx->user_data);
+		return;
+	}
+	g_autoptr(GError) e = server_error(st, "TOP");
+	ctx->cb(ctx->msgs[k], NULL, e, ctx->user_data);
+}
+
+gboolean pop3_conn_top_checked(pop3_conn *c, const guint32 *msgs, const char *const *uidls,
+			       const guint64 *lines, guint n, gsize max_bytes, pop3_reply_cb cb,
+			       gpointer user_data, GError **err)
+{
+	pop3_cmd *cmds = g_new0(pop3_cmd, 2 * (gsize)n);
+	g_autofree gboolean *matched = g_new0(gboolean, n);
+	checked_ctx ctx = { msgs, uidls, matched, 0, cb, user_data };
+	gboolean ok = TRUE;
+
+	for (guint k = 0; k < n; k++) {
+		cmds[2 * k].line = g_strdup_printf("UIDL %u", msgs[k]);
+		cmds[2 * k].msg = msgs[k];
+		cmds[2 * k + 1].line = g_strdup_printf("TOP %u %" G_GUINT64_FORMAT, msgs[k], lines[k]);
+		cmds[2 * k + 1].multiline = TRUE;
+		cmds[2 * k + 1].msg = msgs[k];
+		cmds[2 * k + 1].max = max_bytes;
+	}
+	if (c->capa && c->capa->pipelining) {
+		/* A "UIDL n" exchange is a few dozen bytes: count a pair as one message. */
+		ok = run_commands_window(c, cmds, 2 * n, 2 * POP3_WINDOW, checked_reply, &ctx, err);
+	} else {
+		/* One at a time: a TOP is sent only when its UIDL answer matched. */
+		for (guint k = 0; ok && k < n; k++) {
+			ctx.offset = 2 * k;
+			ok = run_commands(c, &cmds[2 * k], 1, checked_reply, &ctx, err);
+			if (!ok)
+				break;
+			if (!matched[k]) {
+				checked_stale(&ctx, k);
+				continue;
+			}
+			ctx.offset = 2 * k + 1;
+			ok = run_commands(c, &cmds[2 * k + 1], 1, checked_reply, &ctx, err);
+		}
+	}
+	for (guint i = 0; i < 2 * n; i++)
 		cmd_clear(&cmds[i]);
 	g_free(cmds);
 	return ok;

@@ -10,6 +10,8 @@
 #include "backend.h"
 #include "mferror.h"
 #include "pop3_conn.h"
+#include "pop3_index.h"
+#include <glib/gstdio.h>
 
 typedef struct {
 	const char *uidl;
@@ -114,6 +116,11 @@ static void serve(fake_server *fs, int fd, guint session)
 			}
 			g_string_append(out, ".\r\n");
 			send_str(fd, out->str);
+		} else if (sscanf(line, "UIDL %u", &a) == 1) {
+			g_autofree char *r = a >= 1 && a <= fs->n
+						     ? g_strdup_printf("+OK %u %s\r\n", a, fs->msgs[a - 1].uidl)
+						     : g_strdup("-ERR no such message\r\n");
+			send_str(fd, r);
 		} else if (sscanf(line, "TOP %u %u", &a, &b) == 2 && a >= 1 && a <= fs->n) {
 			send_stuffed(fd, fs->msgs[a - 1].text, b);
 		} else if (!strcmp(line, "QUIT")) {
@@ -187,6 +194,27 @@ static char *fake_log(fake_server *fs)
 	g_mutex_lock(&fs->lock);
 	for (guint i = 0; i < fs->log->len; i++)
 		g_string_append_printf(s, "%s%s", i ? "|" : "", (char *)fs->log->pdata[i]);
+	g_mutex_unlock(&fs->lock);
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* The commands of the last session, "UIDL 2|TOP 2 57", without its login. */
+static char *fake_last_session(fake_server *fs)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+	g_autofree char *pfx = NULL;
+
+	g_mutex_lock(&fs->lock);
+	pfx = g_strdup_printf("%u:", fs->sessions);
+	for (guint i = 0; i < fs->log->len; i++) {
+		const char *ln = fs->log->pdata[i];
+		if (!g_str_has_prefix(ln, pfx))
+			continue;
+		ln += strlen(pfx);
+		if (!strcmp(ln, "CAPA") || g_str_has_prefix(ln, "USER ") || g_str_has_prefix(ln, "PASS "))
+			continue;
+		g_string_append_printf(s, "%s%s", s->len ? "|" : "", ln);
+	}
 	g_mutex_unlock(&fs->lock);
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
@@ -355,13 +383,19 @@ static void test_backend(void)
 	}
 	g_assert_cmpstr(((mf_msg_meta *)l->msgs->pdata[0])->from_name, ==, "Alice");
 
-	/* Whole bodies, un-stuffed, exactly LIST size (incl. the one without a final CRLF). */
+	/* Whole bodies, un-stuffed, exactly LIST size (incl. the one without a final CRLF). A
+	 * unique UIDL is found by "UIDL n" from the listing, a duplicated one by a scan. */
 	for (guint i = 0; i < 4; i++) {
 		g_autoptr(GBytes) body = b->ops->fetch(b, f, l->uidvalidity, l->msgs->pdata[i], 0, 0, &err);
 		g_assert_no_error(err);
 		gsize n;
 		const char *d = g_bytes_get_data(body, &n);
 		g_assert_cmpmem(d, n, msgs[i].text, strlen(msgs[i].text));
+		g_autofree char *cmds = fake_last_session(fs);
+		g_autofree char *want = i == 1 || i == 2
+			? g_strdup_printf("UIDL|LIST|TOP %u %zu", i + 1, strlen(msgs[i].text) + 1)
+			: g_strdup_printf("UIDL %u|TOP %u %zu", i + 1, i + 1, strlen(msgs[i].text) + 1);
+		g_assert_cmpstr(cmds, ==, want);
 	}
 	g_autoptr(GBytes) part = b->ops->fetch(b, f, l->uidvalidity, l->msgs->pdata[0], 3, 4, &err);
 	gsize pn;
@@ -408,6 +442,234 @@ static void test_backend(void)
 	fake_stop(fs);
 }
 
+/* Another client reordered the maildrop under us (as a deletion does): "UIDL n" now names
+ * another message, so the TOP already in flight is dropped and the message found by a scan. */
+static const fake_msg swapped[] = { msgs[1], msgs[0], msgs[2], msgs[3] };
+
+static void assert_body(GBytes *body, const fake_msg *want)
+{
+	gsize n;
+	const char *d = g_bytes_get_data(body, &n);
+
+	g_assert_cmpmem(d, n, want->text, strlen(want->text));
+}
+
+static void test_backend_moved(gconstpointer capa)
+{
+	fake_server *fs = fake_start(capa, msgs, 4);
+	gboolean pipelined = strstr(capa, "PIPELINING") != NULL;
+	mf_account a;
+	g_autoptr(GError) err = NULL;
+
+	account_init(&a, fs->port, "secret", TRUE);
+	mf_backend *b = mf_pop3_backend_new(&a);
+	g_autoptr(GPtrArray) folders = b->ops->list_folders(b, &err);
+	mf_folder *f = folders->pdata[0];
+	g_autoptr(mf_listing) l = b->ops->list_messages(b, f, &err);
+	g_assert_no_error(err);
+
+	fs->msgs = swapped;
+	g_autoptr(GBytes) body = b->ops->fetch(b, f, l->uidvalidity, l->msgs->pdata[0], 0, 0, &err);
+	g_assert_no_error(err);
+	assert_body(body, &msgs[0]);
+	g_autofree char *cmds = fake_last_session(fs);
+	/* Without PIPELINING the TOP waits for the UIDL answer, so a wrong one is never sent. */
+	g_assert_cmpstr(cmds, ==, pipelined ? "UIDL 1|TOP 1 66|UIDL|LIST|TOP 2 66"
+					    : "UIDL 1|UIDL|LIST|TOP 2 66");
+
+	/* The scan renumbered the index: now the first try is right. */
+	g_autoptr(GBytes) again = b->ops->fetch(b, f, l->uidvalidity, l->msgs->pdata[0], 0, 0, &err);
+	assert_body(again, &msgs[0]);
+	g_autofree char *cmds2 = fake_last_session(fs);
+	g_assert_cmpstr(cmds2, ==, "UIDL 2|TOP 2 66");
+
+	/* fetch_many: messages with unique UIDLs by number, UIDL n and TOP pairs (pipelined when
+	 * offered); with a duplicated UIDL among them, which needs a scan, all by the scan. */
+	bodies = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_autoptr(GPtrArray) unique = g_ptr_array_new();
+	g_ptr_array_add(unique, l->msgs->pdata[0]);
+	g_ptr_array_add(unique, l->msgs->pdata[3]);
+	g_assert_true(b->ops->fetch_many(b, f, l->uidvalidity, unique, collect, NULL, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(bodies->len, ==, 2);
+	assert_body(bodies->pdata[0], &msgs[0]);
+	assert_body(bodies->pdata[1], &msgs[3]);
+	g_autofree char *cmds5 = fake_last_session(fs);
+	g_assert_cmpstr(cmds5, ==, "UIDL 2|TOP 2 66|UIDL 4|TOP 4 21");
+	g_ptr_array_set_size(bodies, 0);
+	g_assert_true(b->ops->fetch_many(b, f, l->uidvalidity, l->msgs, collect, NULL, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(bodies->len, ==, 4);
+	g_clear_pointer(&bodies, g_ptr_array_unref);
+	g_autofree char *cmds3 = fake_last_session(fs);
+	g_assert_cmpstr(cmds3, ==, "UIDL|LIST|TOP 2 66|TOP 1 33|TOP 3 26|TOP 4 21");
+
+	/* Gone entirely: -ERR to "UIDL 4", then the scan does not list it. */
+	fs->n = 3;
+	g_autoptr(GError) gone = NULL;
+	g_assert_null(b->ops->fetch(b, f, l->uidvalidity, l->msgs->pdata[3], 0, 0, &gone));
+	g_assert_error(gone, MF_ERROR, MF_ERR_NOT_FOUND);
+	g_autofree char *cmds4 = fake_last_session(fs);
+	g_assert_cmpstr(cmds4, ==, pipelined ? "UIDL 4|TOP 4 21|UIDL|LIST" : "UIDL 4|UIDL|LIST|QUIT");
+	b->ops->free(b);
+	g_autofree char *log = fake_log(fs);
+	g_assert_null(strstr(log, "RETR"));
+	fake_stop(fs);
+}
+
+/* More pairs than one pipelining window holds: every body arrives, in order, no scan. */
+static void test_backend_many(void)
+{
+	enum { N = 70 };
+	fake_msg many[N];
+	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; i < N; i++) {
+		char *u = g_strdup_printf("u%03u", i), *t = g_strdup_printf("Subject: m%u\r\n\r\nbody %u\r\n", i, i);
+		g_ptr_array_add(keep, u);
+		g_ptr_array_add(keep, t);
+		many[i] = (fake_msg){ u, t };
+	}
+	fake_server *fs = fake_start(CAPA_FULL, many, N);
+	mf_account a;
+	g_autoptr(GError) err = NULL;
+
+	account_init(&a, fs->port, "secret", TRUE);
+	mf_backend *b = mf_pop3_backend_new(&a);
+	g_autoptr(GPtrArray) folders = b->ops->list_folders(b, &err);
+	g_autoptr(mf_listing) l = b->ops->list_messages(b, folders->pdata[0], &err);
+	g_assert_no_error(err);
+	bodies = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_assert_true(b->ops->fetch_many(b, folders->pdata[0], l->uidvalidity, l->msgs, collect, NULL, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(bodies->len, ==, N);
+	for (guint i = 0; i < N; i++)
+		assert_body(bodies->pdata[i], &many[i]);
+	g_clear_pointer(&bodies, g_ptr_array_unref);
+	g_autofree char *cmds = fake_last_session(fs);
+	g_assert_true(g_str_has_prefix(cmds, "UIDL 1|TOP 1 "));
+	g_assert_null(strstr(cmds, "UIDL|"));
+	b->ops->free(b);
+	fake_stop(fs);
+}
+
+static char *index_file(const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		if (g_str_has_prefix(name, "pop3-") && g_str_has_suffix(name, ".idx"))
+			return g_build_filename(dir, name, NULL);
+	}
+	return NULL;
+}
+
+static mf_listing *list_once(fake_server *fs, mf_account *a, mf_backend **keep)
+{
+	mf_backend *b = mf_pop3_backend_new(a);
+	g_autoptr(GPtrArray) folders = b->ops->list_folders(b, NULL);
+	g_autoptr(GError) err = NULL;
+	mf_listing *l = b->ops->list_messages(b, folders->pdata[0], &err);
+
+	g_assert_no_error(err);
+	if (keep)
+		*keep = b;
+	else
+		b->ops->free(b);
+	return l;
+}
+
+static void test_backend_index(void)
+{
+	fake_server *fs = fake_start(CAPA_FULL, msgs, 4);
+	g_autofree char *dir = g_dir_make_tmp("mailfs-pop3-XXXXXX", NULL);
+	mf_account a;
+
+	account_init(&a, fs->port, "secret", TRUE);
+	a.state_dir = dir;
+	g_autoptr(mf_listing) l1 = list_once(fs, &a, NULL);
+	g_autofree char *path = index_file(dir);
+	g_assert_nonnull(path);
+	GStatBuf st;
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+
+	/* A remount: UIDL and LIST, no TOP, the same uids and names. */
+	g_autoptr(mf_listing) l2 = list_once(fs, &a, NULL);
+	g_autofree char *cmds = fake_last_session(fs);
+	g_assert_cmpstr(cmds, ==, "UIDL|LIST|QUIT");
+	g_assert_cmpuint(l2->msgs->len, ==, 4);
+	for (guint i = 0; i < 4; i++) {
+		mf_msg_meta *x = l1->msgs->pdata[i], *y = l2->msgs->pdata[i];
+		g_assert_cmpuint(x->uid, ==, y->uid);
+		g_assert_cmpstr(x->id, ==, y->id);
+		g_assert_cmpstr(x->subject, ==, y->subject);
+		g_assert_cmpstr(x->from_name, ==, y->from_name);
+		g_assert_cmpuint(x->size, ==, y->size);
+	}
+
+	/* A read straight after mounting needs no listing: the number comes from the file. */
+	{
+		mf_backend *b = mf_pop3_backend_new(&a);
+		g_autoptr(GPtrArray) folders = b->ops->list_folders(b, NULL);
+		g_autoptr(GError) err = NULL;
+		g_autoptr(GBytes) body = b->ops->fetch(b, folders->pdata[0], l1->uidvalidity,
+						       l1->msgs->pdata[3], 0, 0, &err);
+		g_assert_no_error(err);
+		assert_body(body, &msgs[3]);
+		g_autofree char *c = fake_last_session(fs);
+		g_assert_cmpstr(c, ==, "UIDL 4|TOP 4 21");
+		b->ops->free(b);
+	}
+
+	/* Mail deleted and mail arrived between mounts: known uids stay, the new message gets a
+	 * new uid (never the deleted one's), and only it is TOPped. */
+	static const fake_msg later[] = { msgs[1], msgs[2], msgs[3], { "zzz", "Subject: new\r\n\r\nhi\r\n" } };
+	fs->msgs = later;
+	g_autoptr(mf_listing) l3 = list_once(fs, &a, NULL);
+	g_autofree char *cmds3 = fake_last_session(fs);
+	g_assert_cmpstr(cmds3, ==, "UIDL|LIST|TOP 4 0");
+	g_assert_cmpuint(l3->msgs->len, ==, 4);
+	const guint32 uids[] = { 2, 3, 4, 5 };
+	const char *subjects[] = { "two", "three", "four", "new" };
+	for (guint i = 0; i < 4; i++) {
+		mf_msg_meta *m = l3->msgs->pdata[i];
+		g_assert_cmpuint(m->uid, ==, uids[i]);
+		g_assert_cmpstr(m->subject, ==, subjects[i]);
+	}
+
+	/* A damaged file is ignored (every header read again) and replaced. */
+	g_autofree char *data = NULL;
+	gsize len;
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	data[len / 2] ^= 0x20;
+	g_assert_true(g_file_set_contents(path, data, (gssize)len, NULL));
+	g_autoptr(mf_listing) l4 = list_once(fs, &a, NULL);
+	g_autofree char *cmds4 = fake_last_session(fs);
+	g_assert_cmpstr(cmds4, ==, "UIDL|LIST|TOP 1 0|TOP 2 0|TOP 3 0|TOP 4 0");
+	g_assert_cmpstr(((mf_msg_meta *)l4->msgs->pdata[3])->subject, ==, "new");
+	g_autofree char *fixed = NULL;
+	g_assert_true(g_file_get_contents(path, &fixed, &len, NULL));
+	g_autoptr(pop3_index) x = pop3_index_parse((const guint8 *)fixed, len, NULL, NULL, NULL);
+	g_assert_nonnull(x);
+	g_assert_cmpuint(g_hash_table_size(x->by_id), ==, 4);
+
+	/* Nothing changed: the file is not rewritten. */
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	ino_t ino = st.st_ino;
+	g_autoptr(mf_listing) l5 = list_once(fs, &a, NULL);
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	g_assert_cmpuint(st.st_ino, ==, ino);
+
+	g_autofree char *log = fake_log(fs);
+	g_assert_null(strstr(log, "RETR"));
+	g_assert_null(strstr(log, "DELE"));
+	g_unlink(path);
+	g_rmdir(dir);
+	fake_stop(fs);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -418,5 +680,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/pop3_conn/session", test_session);
 	g_test_add_func("/pop3_conn/apop-login", test_apop_login);
 	g_test_add_func("/pop3_conn/backend", test_backend);
+	g_test_add_data_func("/pop3_conn/backend-moved", CAPA_FULL, test_backend_moved);
+	g_test_add_data_func("/pop3_conn/backend-moved-unpipelined", "TOP\r\nUIDL\r\nUSER\r\n",
+			     test_backend_moved);
+	g_test_add_func("/pop3_conn/backend-many", test_backend_many);
+	g_test_add_func("/pop3_conn/backend-index", test_backend_index);
 	return g_test_run();
 }
