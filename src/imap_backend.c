@@ -590,6 +590,157 @@ static gboolean imap_fetch_many(mf_backend *b, const mf_folder *f, guint32 uidva
 	return ok;
 }
 
+/* ---- several ranges ------------------------------------------------------------------ */
+
+/* One UID FETCH per distinct (uid, offset). An answer names only its UID and origin, so two
+ * ranges starting at the same place are asked for once, with the longer length, and each gets
+ * its prefix of the answer. */
+typedef struct {
+	guint32 uid;
+	guint64 off;
+	guint64 len;  /* 0: to the end */
+	GBytes *body; /* the answer, or NULL */
+} RangeReq;
+
+static guint range_hash(gconstpointer p)
+{
+	const RangeReq *r = p;
+
+	return r->uid ^ (guint)(r->off * 2654435761u) ^ (guint)(r->off >> 32);
+}
+
+static gboolean range_equal(gconstpointer a, gconstpointer b)
+{
+	const RangeReq *x = a, *y = b;
+
+	return x->uid == y->uid && x->off == y->off;
+}
+
+static void range_req_free(gpointer p)
+{
+	RangeReq *r = p;
+
+	g_clear_pointer(&r->body, g_bytes_unref);
+	g_free(r);
+}
+
+typedef struct {
+	const char *mailbox;
+	guint32 uidvalidity;
+	GHashTable *reqs; /* RangeReq* (its own key) */
+	mf_stats *stats;
+} RangesCtx;
+
+static void ranges_cb(const imap_response *r, gpointer ud)
+{
+	RangesCtx *rc = ud;
+	g_autoptr(GError) e = NULL;
+
+	if (strcmp(r->keyword, "FETCH") != 0)
+		return;
+	g_autoptr(imap_fetch) f = imap_fetch_from_response(r, &e);
+
+	if (!f || !f->has_uid || !f->body)
+		return;
+	RangeReq key = { .uid = f->uid, .off = f->body_partial ? f->body_origin : 0 };
+	RangeReq *q = g_hash_table_lookup(rc->reqs, &key);
+
+	if (q && !q->body)
+		q->body = g_bytes_ref(f->body);
+}
+
+static gboolean ranges_op(mf_imap_conn *c, gpointer ud, GError **err)
+{
+	RangesCtx *rc = ud;
+	g_autoptr(GError) e = NULL;
+	GHashTableIter it;
+	gpointer k;
+
+	if (!ensure_examined(c, rc->mailbox, rc->uidvalidity, err))
+		return FALSE;
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+
+	g_hash_table_iter_init(&it, rc->reqs);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		RangeReq *q = k;
+		g_autofree char *args = NULL;
+
+		g_clear_pointer(&q->body, g_bytes_unref); /* from a try on a connection that died */
+		if (q->off == 0 && q->len == 0) {
+			args = g_strdup_printf("%u (UID BODY.PEEK[])", q->uid);
+			mf_stats_body_whole(rc->stats);
+		} else {
+			/* A partial fetch names a 32-bit length; "to the end" is simply the largest. */
+			guint64 n = q->len && q->len < G_MAXUINT32 ? q->len : G_MAXUINT32;
+
+			args = g_strdup_printf("%u (UID BODY.PEEK[]<%" G_GUINT64_FORMAT
+					       ".%" G_GUINT64_FORMAT ">)", q->uid, q->off, n);
+			mf_stats_body_partial(rc->stats);
+		}
+		mf_imap_batch_add(batch, MF_IMAP_UID_FETCH, args, ranges_cb, rc);
+	}
+	if (mf_imap_batch_run(batch, &e))
+		return TRUE;
+	/* A refusal of one command leaves the others answered: those results stand. */
+	if (!mf_imap_conn_is_dead(c) && g_error_matches(e, MF_ERROR, MF_ERR_SERVER)) {
+		mf_log_debug("%s: %s", mf_imap_conn_label(c), e->message);
+		return TRUE;
+	}
+	g_propagate_error(err, g_steal_pointer(&e));
+	return FALSE;
+}
+
+static gboolean imap_fetch_ranges(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
+				  GPtrArray *metas, const guint64 *offs, const guint64 *lens,
+				  GBytes **results, GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+	RangesCtx rc = {
+		.mailbox = f->raw, .uidvalidity = uidvalidity, .stats = b->stats,
+		.reqs = g_hash_table_new_full(range_hash, range_equal, range_req_free, NULL),
+	};
+
+	for (guint i = 0; i < metas->len; i++) {
+		const mf_msg_meta *m = metas->pdata[i];
+		RangeReq key = { .uid = m->uid, .off = offs[i] };
+		RangeReq *q;
+
+		results[i] = NULL;
+		if (offs[i] > G_MAXUINT32)
+			continue; /* IMAP partial offsets are 32-bit: answered below without asking */
+		q = g_hash_table_lookup(rc.reqs, &key);
+		if (!q) {
+			q = g_memdup2(&key, sizeof(key));
+			q->len = lens[i];
+			g_hash_table_add(rc.reqs, q);
+		} else if (q->len && (!lens[i] || lens[i] > q->len)) {
+			q->len = lens[i];
+		}
+	}
+	gboolean ok = g_hash_table_size(rc.reqs) == 0 || pool_run(ib, f->raw, ranges_op, &rc, err);
+
+	for (guint i = 0; ok && i < metas->len; i++) {
+		const mf_msg_meta *m = metas->pdata[i];
+		RangeReq key = { .uid = m->uid, .off = offs[i] };
+		RangeReq *q = g_hash_table_lookup(rc.reqs, &key);
+		gsize n;
+
+		if (offs[i] > G_MAXUINT32) {
+			results[i] = g_bytes_new(NULL, 0);
+			continue;
+		}
+		if (!q || !q->body)
+			continue;
+		n = g_bytes_get_size(q->body);
+		if (lens[i] && lens[i] < n)
+			results[i] = g_bytes_new_from_bytes(q->body, 0, (gsize)lens[i]);
+		else
+			results[i] = g_bytes_ref(q->body);
+	}
+	g_hash_table_unref(rc.reqs);
+	return ok;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 static gboolean imap_open(mf_backend *b, GError **err)
@@ -650,6 +801,7 @@ static const mf_backend_ops imap_ops = {
 	.list_messages = imap_list_messages,
 	.fetch = imap_fetch_body,
 	.fetch_many = imap_fetch_many,
+	.fetch_ranges = imap_fetch_ranges,
 	.close = imap_close,
 	.free = imap_free,
 };
