@@ -153,7 +153,13 @@ static void prefetch_body_cb(const mf_msg_meta *meta, GBytes *body, gpointer use
 		mf_node *n = job->nodes->pdata[i];
 		if (strcmp(n->meta->id, meta->id) != 0)
 			continue;
-		mf_bodycache_insert_memory(r->cache, n->body_key, body);
+		/* Read-ahead stays in memory (a bulk copy would otherwise write the mailbox to disk
+		 * twice), except where getting a body again is expensive: without partial fetch
+		 * (POP3) every miss is a new session and a whole download. */
+		if (r->backend->caps & MF_BACKEND_PARTIAL)
+			mf_bodycache_insert_memory(r->cache, n->body_key, body);
+		else
+			mf_bodycache_insert(r->cache, n->body_key, body);
 		/* Learning the true size before anyone reads the file is the best outcome. */
 		gboolean exact;
 		guint64 shown = mf_model_msg_size(r->model, n, &exact);

@@ -31,11 +31,28 @@ bench_build() {
 		bench_die "build failed (run ./configure && make)"
 }
 
-# "mailfs 0.1.0, git abc1234" (what was measured), for reports.
+# "mailfs 0.1.0, git abc1234" (what was measured), for reports. Call it when the binary is
+# built: other engineers may change the tree while a benchmark runs.
 mailfs_version() {
 	local v
 	v=$("$MAILFS" --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2)
-	echo "${v:-mailfs}, git $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)"
+	echo "${v:-mailfs}, git ${BENCH_GIT:-$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)}"
+}
+
+# mailfs_build_id: the version plus the binary's own checksum, which tells apart two builds of
+# a "-dirty" tree.
+mailfs_build_id() {
+	echo "$(mailfs_version), binary sha256 $(sha256sum "$MAILFS" | cut -c1-12)"
+}
+
+# bench_load_note: a warning line if the 1-minute load average is above 1 (someone else is
+# using the CPUs, so times are noisy), else nothing.
+bench_load_note() {
+	local load
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	bench_le "$load" 1 && return 0
+	echo "NOTE: load average $load at start (> 1, $(nproc) CPUs): the machine was busy, so times" \
+		"are noisy; bytes and round trips are not. Measure figures to publish on a quiet machine."
 }
 
 bench_check_binaries() {
@@ -44,6 +61,19 @@ bench_check_binaries() {
 	[ -x "$BENCH_TOOLS/delay_proxy" ] || bench_die "no $BENCH_TOOLS/delay_proxy"
 	[ "$(id -u)" = 0 ] || bench_die "must run as root (private Dovecot, FUSE)"
 	[ -e /dev/fuse ] || bench_die "no /dev/fuse"
+}
+
+# Copies of the binaries in $out/run/bin, used for the whole run: other engineers may rebuild
+# mailfs in the tree meanwhile, and a run must measure one build, the one it names. Call it
+# after bench_build and before mailfs_build_id, with $out/run created.
+BENCH_GIT=
+bench_freeze_binaries() {
+	# The tree's name now, i.e. when the copy is made.
+	BENCH_GIT=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
+	mkdir -p "$out/run/bin"
+	cp "$MAILFS" "$out/run/bin/mailfs"
+	cp "$BENCH_TOOLS/imap_fetch_baseline" "$BENCH_TOOLS/delay_proxy" "$out/run/bin/"
+	MAILFS=$out/run/bin/mailfs BENCH_TOOLS=$out/run/bin
 }
 
 BENCH_DOVECOT_DIR=
@@ -130,17 +160,23 @@ bench_mount() {
 	BENCH_MOUNT_S=$(bench_secs "$t0" "$t1")
 }
 
+# mailfs exits only when its cache's write-behind queue is on disk and its index is saved,
+# which after reading the whole mailbox takes a while: give it BENCH_UMOUNT_TIMEOUT seconds
+# (default 120) before killing it, since a kill would lose the saved index a remount measures.
 bench_umount() {
-	local i
+	local i t0 limit=$((${BENCH_UMOUNT_TIMEOUT:-120} * 20))
 	[ -n "$BENCH_MOUNT" ] || return 0
+	t0=$(bench_now_us)
 	fusermount3 -u "$BENCH_MOUNT" 2>/dev/null || fusermount3 -uz "$BENCH_MOUNT" 2>/dev/null
-	for i in $(seq 1 100); do
+	for ((i = 0; i < limit; i++)); do
 		kill -0 "$BENCH_MAILFS_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	if kill -0 "$BENCH_MAILFS_PID" 2>/dev/null; then
-		bench_log "mailfs (pid $BENCH_MAILFS_PID) did not exit after unmount; killing it"
+		bench_log "mailfs (pid $BENCH_MAILFS_PID) did not exit within ${BENCH_UMOUNT_TIMEOUT:-120} s of unmount; killing it"
 		kill "$BENCH_MAILFS_PID" 2>/dev/null
+	elif [ "$i" -ge 100 ]; then
+		bench_log "mailfs took $(bench_secs "$t0" "$(bench_now_us)") s to exit after unmount"
 	fi
 	wait "$BENCH_MAILFS_PID" 2>/dev/null
 	[ -n "$BENCH_KEEP_CACHE" ] || rm -rf "$BENCH_CACHE"
