@@ -93,4 +93,9 @@ mf_backend *mf_pop3_backend_new(const mf_account *a);
 /* Parse "imaps://[user@]host[:port][/]" etc. into scheme/user/host/port/implicit_tls.
  * user is percent-decoded and defaults to the local login name. */
 gboolean mf_account_parse_url(mf_account *a, const char *url, GError **err);
+/* Frees every string field (the password is zeroed first) and zeroes *a. */
 void mf_account_clear(mf_account *a);
+/* *dst becomes a deep copy of *src (every string field duplicated, stats shared), so that a
+ * backend can keep the account after the caller's copy is gone; whatever *dst held is
+ * overwritten, not freed. Release it with mf_account_clear. */
+void mf_account_copy(mf_account *dst, const mf_account *src);

@@ -1,4 +1,4 @@
-/* The account a mount talks to: URL parsing. */
+/* The account a mount talks to: URL parsing, copying and clearing. */
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,4 +117,15 @@ void mf_account_clear(mf_account *a)
 	g_free(a->cafile);
 	g_free(a->state_dir);
 	memset(a, 0, sizeof(*a));
+}
+
+void mf_account_copy(mf_account *dst, const mf_account *src)
+{
+	*dst = *src;
+	dst->scheme = g_strdup(src->scheme);
+	dst->user = g_strdup(src->user);
+	dst->host = g_strdup(src->host);
+	dst->password = g_strdup(src->password);
+	dst->cafile = g_strdup(src->cafile);
+	dst->state_dir = g_strdup(src->state_dir);
 }

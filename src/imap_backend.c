@@ -38,13 +38,10 @@
 
 typedef struct {
 	mf_backend base;
-	char *host, *user, *password, *cafile;
-	guint16 port;
-	gboolean implicit_tls, allow_plaintext;
-	int timeout_sec;
+	/* A deep copy with port, password and timeout_sec defaulted. state_dir NULL: listings
+	 * are not kept between mounts. */
+	mf_account acct;
 	guint max_conns;
-
-	char *state_dir;  /* or NULL: listings are not kept between mounts */
 
 	GMutex lock;
 	GCond cond;
@@ -87,9 +84,10 @@ static mf_imap_conn *pool_open_conn(ImapBackend *ib, GError **err)
 	g_mutex_unlock(&ib->lock);
 	g_autofree char *label = g_strdup_printf("imap#%u", id);
 	mf_imap_conn_opts o = {
-		.host = ib->host, .port = ib->port, .implicit_tls = ib->implicit_tls,
-		.allow_plaintext = ib->allow_plaintext, .user = ib->user, .password = ib->password,
-		.cafile = ib->cafile, .timeout_sec = ib->timeout_sec, .stats = ib->base.stats,
+		.host = ib->acct.host, .port = ib->acct.port, .implicit_tls = ib->acct.implicit_tls,
+		.allow_plaintext = ib->acct.allow_plaintext, .user = ib->acct.user,
+		.password = ib->acct.password, .cafile = ib->acct.cafile,
+		.timeout_sec = ib->acct.timeout_sec, .stats = ib->base.stats,
 		.label = label, .enable_qresync = TRUE,
 	};
 
@@ -249,7 +247,7 @@ static char *index_path(ImapBackend *ib, const char *mailbox)
 	g_autofree char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, mailbox, -1);
 	g_autofree char *name = g_strdup_printf("imap-%.32s.idx", hash);
 
-	return g_build_filename(ib->state_dir, name, NULL);
+	return g_build_filename(ib->acct.state_dir, name, NULL);
 }
 
 /* The saved listing, or NULL (none, unreadable, damaged, or from another version: the next
@@ -351,14 +349,14 @@ static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError 
 	mf_listing *l = NULL;
 
 	g_mutex_lock(&fs->lock);
-	if (!fs->idx && !fs->disk_tried && ib->state_dir) {
+	if (!fs->idx && !fs->disk_tried && ib->acct.state_dir) {
 		fs->idx = index_load(ib, f->raw);
 		fs->disk_tried = TRUE;
 	}
 	SyncOpCtx sc = { .mailbox = f->raw, .stats = b->stats, .idx = &fs->idx };
 
 	if (pool_run(ib, f->raw, sync_op, &sc, err)) {
-		if (sc.changed && ib->state_dir && fs->idx->uidvalidity)
+		if (sc.changed && ib->acct.state_dir && fs->idx->uidvalidity)
 			index_queue_save(ib, fs);
 		l = g_new0(mf_listing, 1);
 		l->uidvalidity = fs->idx->uidvalidity;
@@ -784,13 +782,7 @@ static void imap_free(mf_backend *b)
 	g_hash_table_unref(ib->folders);
 	g_mutex_clear(&ib->lock);
 	g_cond_clear(&ib->cond);
-	g_free(ib->host);
-	g_free(ib->user);
-	if (ib->password)
-		explicit_bzero(ib->password, strlen(ib->password));
-	g_free(ib->password);
-	g_free(ib->cafile);
-	g_free(ib->state_dir);
+	mf_account_clear(&ib->acct);
 	g_free(ib);
 }
 
@@ -814,16 +806,14 @@ mf_backend *mf_imap_backend_new(const mf_account *a)
 	ib->base.ops = &imap_ops;
 	ib->base.caps = MF_BACKEND_FOLDERS | MF_BACKEND_PARTIAL | MF_BACKEND_FLAGS;
 	ib->base.stats = a->stats;
-	ib->host = g_strdup(a->host);
-	ib->user = g_strdup(a->user);
-	ib->password = g_strdup(a->password ? a->password : "");
-	ib->cafile = g_strdup(a->cafile);
-	ib->port = a->port ? a->port : (a->implicit_tls ? 993 : 143);
-	ib->implicit_tls = a->implicit_tls;
-	ib->allow_plaintext = a->allow_plaintext;
-	ib->timeout_sec = a->timeout_sec > 0 ? a->timeout_sec : 30;
+	mf_account_copy(&ib->acct, a);
+	if (!ib->acct.password)
+		ib->acct.password = g_strdup("");
+	if (!ib->acct.port)
+		ib->acct.port = a->implicit_tls ? 993 : 143;
+	if (ib->acct.timeout_sec <= 0)
+		ib->acct.timeout_sec = 30;
 	ib->max_conns = a->connections > 0 ? (guint)a->connections : 1;
-	ib->state_dir = g_strdup(a->state_dir);
 	ib->idle = g_ptr_array_new();
 	ib->folders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, folder_state_free);
 	g_mutex_init(&ib->lock);

@@ -644,14 +644,7 @@ mf_backend *mf_pop3_backend_new(const mf_account *a)
 	pb->base.ops = &pop3_ops;
 	pb->base.caps = 0;
 	pb->base.stats = a->stats;
-	/* A deep copy: mf_account_clear() in pop3_free frees every string field. */
-	pb->acct = *a;
-	pb->acct.state_dir = g_strdup(a->state_dir);
-	pb->acct.scheme = g_strdup(a->scheme);
-	pb->acct.user = g_strdup(a->user);
-	pb->acct.host = g_strdup(a->host);
-	pb->acct.password = g_strdup(a->password);
-	pb->acct.cafile = g_strdup(a->cafile);
+	mf_account_copy(&pb->acct, a); /* freed by mf_account_clear() in pop3_free */
 	pb->uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	if (a->state_dir) {
 		/* One file per account, so accounts sharing a cache_dir do not overwrite each other. */

@@ -1,14 +1,13 @@
 /* The POP3 maildrop's remembered listing and its compact binary file form (see pop3_index.h).
- * The layout follows the IMAP folder index (imap_index.c) so that one reader knows both, but
- * the records differ (a UIDL and a message number, no flags), hence its own magic. */
+ * The layout is the IMAP folder index's (both use recfile.c), but the records differ (a UIDL
+ * and a message number, no flags), hence its own magic. */
 #include <string.h>
 
 #include "mferror.h"
 #include "pop3_index.h"
+#include "recfile.h"
 
-static const char index_magic[8] = { 'M', 'F', 'P', 'O', 'P', '3', 'I', 'X' };
-#define INDEX_SUM_LEN 32
-#define INDEX_NULL_STR G_MAXUINT32
+static const char index_magic[MF_REC_MAGIC_LEN] = { 'M', 'F', 'P', 'O', 'P', '3', 'I', 'X' };
 /* uidl length + occurrence + uid + msg + state + size + date + 6 string lengths. */
 #define INDEX_MIN_RECORD (4 + 4 + 4 + 4 + 4 + 8 + 8 + 6 * 4)
 #define INDEX_MAX_NAME 65536
@@ -118,121 +117,31 @@ GPtrArray *pop3_index_listing(const pop3_index *x)
 	return out;
 }
 
-/* ---- writing ----------------------------------------------------------------------------- */
-
-static void put_u32(GByteArray *b, guint32 v)
-{
-	guint32 le = GUINT32_TO_LE(v);
-
-	g_byte_array_append(b, (const guint8 *)&le, 4);
-}
-
-static void put_u64(GByteArray *b, guint64 v)
-{
-	guint64 le = GUINT64_TO_LE(v);
-
-	g_byte_array_append(b, (const guint8 *)&le, 8);
-}
-
-static void put_str(GByteArray *b, const char *s)
-{
-	if (!s) {
-		put_u32(b, INDEX_NULL_STR);
-		return;
-	}
-	gsize n = strlen(s);
-
-	put_u32(b, (guint32)n);
-	g_byte_array_append(b, (const guint8 *)s, (guint)n);
-}
+/* ---- the file ----------------------------------------------------------------------------- */
 
 GBytes *pop3_index_serialise(const pop3_index *x, const char *generator)
 {
 	g_autoptr(GPtrArray) v = index_sorted(x);
-	GByteArray *b = g_byte_array_sized_new(64 + v->len * 200);
+	GByteArray *b = mf_rec_begin(index_magic, POP3_INDEX_VERSION, 64 + v->len * 200);
 
-	g_byte_array_append(b, (const guint8 *)index_magic, sizeof index_magic);
-	put_u32(b, POP3_INDEX_VERSION);
-	put_str(b, generator);
-	put_str(b, x->account);
-	put_u32(b, x->next_uid);
-	put_u32(b, v->len);
+	mf_rec_put_str(b, generator);
+	mf_rec_put_str(b, x->account);
+	mf_rec_put_u32(b, x->next_uid);
+	mf_rec_put_u32(b, v->len);
 	for (guint i = 0; i < v->len; i++) {
 		const pop3_index_entry *e = v->pdata[i];
 		const mf_msg_meta *m = e->meta;
 
-		put_str(b, e->uidl);
-		put_u32(b, e->occurrence);
-		put_u32(b, m->uid);
-		put_u32(b, e->msg);
-		put_u32(b, e->headers ? STATE_HEADERS : 0);
-		put_u64(b, m->size);
-		put_u64(b, (guint64)m->date);
-		put_str(b, m->date_raw);
-		put_str(b, m->from);
-		put_str(b, m->from_name);
-		put_str(b, m->to);
-		put_str(b, m->subject);
-		put_str(b, m->message_id);
+		mf_rec_put_str(b, e->uidl);
+		mf_rec_put_u32(b, e->occurrence);
+		mf_rec_put_u32(b, m->uid);
+		mf_rec_put_u32(b, e->msg);
+		mf_rec_put_u32(b, e->headers ? STATE_HEADERS : 0);
+		mf_rec_put_u64(b, m->size);
+		mf_rec_put_u64(b, (guint64)m->date);
+		mf_rec_put_meta_text(b, m);
 	}
-	guint8 sum[INDEX_SUM_LEN];
-	gsize sum_len = sizeof sum;
-	g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA256);
-
-	g_checksum_update(ck, b->data, b->len);
-	g_checksum_get_digest(ck, sum, &sum_len);
-	g_byte_array_append(b, sum, INDEX_SUM_LEN);
-	return g_byte_array_free_to_bytes(b);
-}
-
-/* ---- reading ----------------------------------------------------------------------------- */
-
-typedef struct {
-	const guint8 *p, *end;
-} reader;
-
-static gboolean get_u32(reader *r, guint32 *v)
-{
-	guint32 le;
-
-	if (r->end - r->p < 4)
-		return FALSE;
-	memcpy(&le, r->p, 4);
-	*v = GUINT32_FROM_LE(le);
-	r->p += 4;
-	return TRUE;
-}
-
-static gboolean get_u64(reader *r, guint64 *v)
-{
-	guint64 le;
-
-	if (r->end - r->p < 8)
-		return FALSE;
-	memcpy(&le, r->p, 8);
-	*v = GUINT64_FROM_LE(le);
-	r->p += 8;
-	return TRUE;
-}
-
-/* A string field: *out is NULL for the NULL marker. FALSE if truncated, longer than max, or
- * not valid UTF-8 (which every string we write is; a NUL is refused too, since two different
- * files must not read alike). */
-static gboolean get_str(reader *r, gsize max, char **out)
-{
-	guint32 n;
-
-	*out = NULL;
-	if (!get_u32(r, &n))
-		return FALSE;
-	if (n == INDEX_NULL_STR)
-		return TRUE;
-	if (n > max || (gsize)(r->end - r->p) < n || memchr(r->p, '\0', n) ||
-	    !g_utf8_validate((const char *)r->p, n, NULL))
-		return FALSE;
-	*out = g_strndup((const char *)r->p, n);
-	r->p += n;
-	return TRUE;
+	return mf_rec_seal(b);
 }
 
 static gboolean uidl_valid(const char *u)
@@ -255,26 +164,23 @@ static void *index_bad(GError **err, const char *what)
 }
 
 /* One record; NULL if malformed. */
-static pop3_index_entry *get_entry(reader *r)
+static pop3_index_entry *get_entry(mf_rec_reader *r)
 {
 	g_autofree char *uidl = NULL;
 	guint32 occurrence, uid, msg, state;
 	guint64 size, date;
 
-	if (!get_str(r, INDEX_UIDL_MAX, &uidl) || !uidl_valid(uidl) || !get_u32(r, &occurrence) ||
-	    occurrence == 0 || !get_u32(r, &uid) || !get_u32(r, &msg) || !get_u32(r, &state) ||
-	    (state & ~STATE_HEADERS) || !get_u64(r, &size) || !get_u64(r, &date))
+	if (!mf_rec_get_str(r, INDEX_UIDL_MAX, &uidl) || !uidl_valid(uidl) ||
+	    !mf_rec_get_u32(r, &occurrence) || occurrence == 0 || !mf_rec_get_u32(r, &uid) ||
+	    !mf_rec_get_u32(r, &msg) || !mf_rec_get_u32(r, &state) || (state & ~STATE_HEADERS) ||
+	    !mf_rec_get_u64(r, &size) || !mf_rec_get_u64(r, &date))
 		return NULL;
 	pop3_index_entry *e = pop3_index_entry_new(uidl, occurrence, uid, size);
-	mf_msg_meta *m = e->meta;
-	gsize max = (gsize)(r->end - r->p);
 
 	e->msg = msg;
 	e->headers = (state & STATE_HEADERS) != 0;
-	m->date = (gint64)date;
-	if (!get_str(r, max, &m->date_raw) || !get_str(r, max, &m->from) ||
-	    !get_str(r, max, &m->from_name) || !get_str(r, max, &m->to) ||
-	    !get_str(r, max, &m->subject) || !get_str(r, max, &m->message_id)) {
+	e->meta->date = (gint64)date;
+	if (!mf_rec_get_meta_text(r, e->meta)) {
 		pop3_index_entry_free(e);
 		return NULL;
 	}
@@ -299,30 +205,24 @@ static void entry_forget_headers(pop3_index_entry *e)
 pop3_index *pop3_index_parse(const guint8 *data, gsize len, const char *account,
 			     const char *generator, GError **err)
 {
-	if (len < sizeof index_magic + 4 + INDEX_SUM_LEN ||
-	    memcmp(data, index_magic, sizeof index_magic) != 0)
-		return index_bad(err, "not a POP3 index file");
-	/* The version first: another version's file may have another checksum. */
-	reader r = { data + sizeof index_magic, data + len - INDEX_SUM_LEN };
-	guint32 version = 0;
+	mf_rec_reader r;
+	guint32 version;
 
-	get_u32(&r, &version);
+	if (!mf_rec_open(&r, data, len, index_magic, &version))
+		return index_bad(err, "not a POP3 index file");
+	/* Every string we write is UTF-8 (UIDLs are ASCII, header fields decoded). */
+	r.utf8 = TRUE;
+	/* The version first: another version's file may have another checksum. */
 	if (version != POP3_INDEX_VERSION) {
 		g_set_error(err, MF_ERROR, MF_ERR_STALE, "POP3 index has format %u, not %u", version,
 			    POP3_INDEX_VERSION);
 		return NULL;
 	}
-	guint8 sum[INDEX_SUM_LEN];
-	gsize sum_len = sizeof sum;
-	g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA256);
-
-	g_checksum_update(ck, data, len - INDEX_SUM_LEN);
-	g_checksum_get_digest(ck, sum, &sum_len);
-	if (memcmp(sum, data + len - INDEX_SUM_LEN, INDEX_SUM_LEN) != 0)
+	if (!mf_rec_verify(data, len))
 		return index_bad(err, "checksum mismatch");
 	g_autofree char *gen = NULL, *acct = NULL;
 
-	if (!get_str(&r, INDEX_MAX_NAME, &gen) || !get_str(&r, INDEX_MAX_NAME, &acct))
+	if (!mf_rec_get_str(&r, INDEX_MAX_NAME, &gen) || !mf_rec_get_str(&r, INDEX_MAX_NAME, &acct))
 		return index_bad(err, "truncated header");
 	if (!acct || (account && strcmp(acct, account) != 0))
 		return index_bad(err, "written for another account");
@@ -330,12 +230,12 @@ pop3_index *pop3_index_parse(const guint8 *data, gsize len, const char *account,
 	guint32 count;
 
 	x->generator = g_steal_pointer(&gen);
-	if (!get_u32(&r, &x->next_uid) || !get_u32(&r, &count))
+	if (!mf_rec_get_u32(&r, &x->next_uid) || !mf_rec_get_u32(&r, &count))
 		return index_bad(err, "truncated header");
 	if (x->next_uid == 0)
 		return index_bad(err, "no next uid");
 	/* The count cannot promise more records than the bytes hold. */
-	if (count > (gsize)(r.end - r.p) / INDEX_MIN_RECORD)
+	if (count > mf_rec_left(&r) / INDEX_MIN_RECORD)
 		return index_bad(err, "count exceeds the file");
 	gboolean foreign = generator && g_strcmp0(x->generator, generator) != 0;
 	guint32 last = 0;
@@ -359,7 +259,7 @@ pop3_index *pop3_index_parse(const guint8 *data, gsize len, const char *account,
 			entry_forget_headers(e);
 		pop3_index_add(x, e);
 	}
-	if (r.p != r.end)
+	if (mf_rec_left(&r) != 0)
 		return index_bad(err, "trailing bytes");
 	return g_steal_pointer(&x);
 }
