@@ -14,7 +14,8 @@ check_eq "--version prints the same as -V" "$out" "$out2"
 
 help=$(timeout 10 "$MAILFS" -h 2>&1); rc=$?
 check_eq "-h exits 0" 0 "$rc"
-for word in imaps:// pop3s:// cafile password_command allow_plaintext connections timeout MOUNTPOINT; do
+for word in imaps:// imap:// pop3s:// pop3:// cafile password_command allow_plaintext connections timeout \
+	refresh cache_dir cache_size memory_cache apop MAILFS_PASSWORD fusermount3 MOUNTPOINT; do
 	case $help in
 	*"$word"*) ok "-h mentions $word" ;;
 	*) fail "-h mentions $word" "$help" ;;
@@ -41,5 +42,10 @@ refuse "bad port" "port|url" imaps://alice@127.0.0.1:99999 "$mp"
 refuse "empty host" "host|url" imaps://alice@ "$mp"
 refuse "bad connections= value" "connections" -o connections=0 imaps://alice@127.0.0.1 "$mp"
 refuse "bad timeout= value" "timeout" -o timeout=abc imaps://alice@127.0.0.1 "$mp"
+refuse "timeout=0" "timeout" -o timeout=0 imaps://alice@127.0.0.1 "$mp"
+refuse "connections=17" "connections" -o connections=17 imaps://alice@127.0.0.1 "$mp"
+MF_USAGE_OK=1 refuse "bad refresh= value" "refresh|option" -o refresh=soon imaps://alice@127.0.0.1 "$mp"
+refuse "a path after the host" "path|url" imaps://alice@127.0.0.1/INBOX "$mp"
+MF_USAGE_OK=1 refuse "a third argument" "argument|usage" imaps://alice@127.0.0.1 "$mp" extra
 MF_USAGE_OK=1 refuse "unknown option letter" "option|usage|invalid" -Z imaps://alice@127.0.0.1 "$mp"
 mf_finish

@@ -77,6 +77,14 @@ if MAILFS_PASSWORD=$TRICKY_PASSWORD mf_mount_fg "$mp" "$log" -d -o "cafile=$CA_F
 	mf_umount "$mp"
 	wait "$MF_FG_PID" 2>/dev/null
 	check_eq "-d daemon exits 0 after fusermount3 -u" 0 "$?"
+	summary=$(sed -n '/unmounted/,$p' "$log")
+	for k in backend bytes_in bytes_out round_trips commands bodies_whole bodies_partial cache_hits last_error; do
+		if printf '%s\n' "$summary" | grep -q "^$k: "; then
+			ok "-d: counters printed on unmount: $k"
+		else
+			fail "-d: counters printed on unmount: $k" "$(tail -n 25 "$log")"
+		fi
+	done
 	if grep -Eq 'LOGIN|AUTHENTICATE|EXAMINE|FETCH' "$log"; then
 		ok "-d log shows the protocol"
 	else

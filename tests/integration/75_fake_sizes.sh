@@ -18,7 +18,9 @@ for sc in size-bigger size-smaller; do
 		continue
 	fi
 	ok "$sc: mounts"
+	check_eq "$sc: INBOX lists the fake's 4 messages" 4 "$(ls "$mp/INBOX" 2>&1 | grep -c '\.eml$')"
 	for f in "$mp"/INBOX/*.eml; do
+		[ -e "$f" ] || continue
 		id=${f%.eml}; id=${id##*.}
 		name="$sc: uid $id"
 		if rd "$f" > "$T/out" 2> "$T/err"; then

@@ -73,8 +73,10 @@ mf_finish() {
 }
 
 # ---------------------------------------------------------------- cleanup
+MF_EXIT_CMDS=()
+mf_on_exit() { MF_EXIT_CMDS+=("$1"); } # mf_on_exit 'SHELL CODE': run it on exit, after unmounting
 mf_cleanup() {
-	local mp pid
+	local mp pid c
 	trap - EXIT INT TERM
 	if [ -s "$T/mounts" ]; then
 		while read -r mp; do mf_is_mounted "$mp" && mf_umount "$mp"; done < "$T/mounts"
@@ -84,6 +86,7 @@ mf_cleanup() {
 			kill "$pid" 2>/dev/null && { sleep 0.2; kill -9 "$pid" 2>/dev/null; }
 		done < "$T/pids"
 	fi
+	for c in "${MF_EXIT_CMDS[@]}"; do eval "$c"; done
 	[ -n "${MF_OWN_DOVECOT:-}" ] && "$MF_LIB/dovecot.sh" stop "$MF_OWN_DOVECOT"
 	true
 }
@@ -129,7 +132,7 @@ mf_need_ref_pop3() {
 # Flags of every message as Dovecot stores them (\Recent is session state, so dropped).
 mf_server_flags() {
 	doveadm -c "$DOVECOT_CONF" fetch -u "${1:-$MAIL_USER}" 'mailbox uid flags' all 2>&1 |
-		sed 's/ *\\Recent//'
+		sed -e 's/ *\\Recent//' -e 's/ *$//'
 }
 
 # ---------------------------------------------------------------- mounts
@@ -272,16 +275,19 @@ mf_need_mailfs() {
 	fi
 }
 
-# ---------------------------------------------------------------- fake IMAP server
-# mf_fake SCENARIO [--tls]: start tests/fake/fakeimap.py; sets FAKE_PORT and FAKE_LOG.
-mf_fake() {
-	local sc=$1 i
-	shift
-	FAKE_LOG=$T/fake-$sc.log
+# ---------------------------------------------------------------- fake IMAP and POP3 servers
+# mf_fake SCENARIO [--tls]: start tests/fake/fakeimap.py; sets FAKE_PORT, FAKE_LOG, FAKE_PID.
+# mf_fake_pop3 SCENARIO [--tls]: the same with tests/fake/fakepop3.py.
+mf_fake() { mf_fake_start fakeimap "$@"; }
+mf_fake_pop3() { mf_fake_start fakepop3 "$@"; }
+mf_fake_start() {
+	local prog=$1 sc=$2 i
+	shift 2
+	FAKE_LOG=$T/$prog-$sc.log
 	rm -f "$T/fake.port" "$FAKE_LOG"
-	python3 "$MF_REPO/tests/fake/fakeimap.py" --scenario "$sc" --port-file "$T/fake.port" \
+	python3 "$MF_REPO/tests/fake/$prog.py" --scenario "$sc" --port-file "$T/fake.port" \
 		--log "$FAKE_LOG" --cert "$DOVECOT_DIR/test-server.crt" --key "$DOVECOT_DIR/test-server.key" \
-		"$@" > "$T/fake-$sc.out" 2>&1 &
+		"$@" > "$T/$prog-$sc.out" 2>&1 &
 	FAKE_PID=$!
 	mf_track_pid "$FAKE_PID"
 	for i in $(seq 1 100); do
@@ -289,7 +295,7 @@ mf_fake() {
 		sleep 0.05
 	done
 	FAKE_PORT=$(cat "$T/fake.port" 2>/dev/null)
-	[ -n "$FAKE_PORT" ] || { fail "fake server ($sc) starts" "$(cat "$T/fake-$sc.out")"; return 1; }
+	[ -n "$FAKE_PORT" ] || { fail "$prog ($sc) starts" "$(cat "$T/$prog-$sc.out")"; return 1; }
 }
 mf_fake_stop() {
 	kill "$FAKE_PID" 2>/dev/null

@@ -51,7 +51,7 @@ ssl = yes
 ssl_cert = <$D/$2-server.crt
 ssl_key = <$D/$2-server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login apop
 auth_failure_delay = 0
 mail_location = maildir:$D/mail/%u
 first_valid_uid = 1
@@ -84,7 +84,7 @@ start() {
 	[ -e "$dir/run/master.pid" ] && stop "$dir"
 	mkdir -p "$dir"
 	D=$(cd "$dir" && pwd)
-	rm -rf "$D/mail" "$D/home" "$D/rawlog" "$D/untrusted" "$D/run" "$D/dovecot.log"
+	rm -rf "${D:?}/mail" "${D:?}/home" "${D:?}/rawlog" "${D:?}/untrusted" "${D:?}/run" "${D:?}/dovecot.log"
 	mkdir -p "$D/mail" "$D/home" "$D/rawlog" "$D/run" "$D/untrusted/run"
 	chmod 755 "$D"
 
@@ -93,12 +93,20 @@ start() {
 
 	# Dovecot reads the passwd-file as root, so the file may stay private. carol's password has
 	# the characters that break naive LOGIN quoting; it is also distinctive enough to grep for.
+	# erin's mailbox is the one tests may change (new mail, flags, expunges; through doveadm,
+	# never through mailfs); the login name's account tests the default user of a URL.
+	login=$(id -un)
 	cat > "$D/passwd" <<'PW'
 alice:{PLAIN}secret
 bob:{PLAIN}hunter2
 carol:{PLAIN}Tr0ub4dor "&3" \x q
 dave@example.org:{PLAIN}d4ve-pw
+erin:{PLAIN}erin-pw
 PW
+	case $login in
+	alice | bob | carol | dave@example.org | erin) ;;
+	*) printf '%s:{PLAIN}login-pw\n' "$login" >> "$D/passwd" ;;
+	esac
 	chgrp dovecot "$D/passwd"
 	chmod 640 "$D/passwd"
 
@@ -109,16 +117,24 @@ PW
 	fi
 	[ -d "$src/cur" ] || die "$src is not a Maildir (no cur/)"
 	cp -a "$src" "$D/mail/alice"
-	# bob has an empty mailbox; carol has a small one (only to test logins).
-	for u in bob carol dave@example.org; do mkdir -p "$D/mail/$u/cur" "$D/mail/$u/new" "$D/mail/$u/tmp"; done
-	for u in alice bob carol dave@example.org; do mkdir -p "$D/rawlog/$u"; done
+	# bob has an empty mailbox; carol has a copy of alice's INBOX (only to test logins); erin
+	# has the first five of its messages (in file-name order).
+	users="alice bob carol dave@example.org erin"
+	case " $users " in *" $login "*) ;; *) users="$users $login" ;; esac
+	for u in $users; do
+		[ "$u" = alice ] || mkdir -p "$D/mail/$u/cur" "$D/mail/$u/new" "$D/mail/$u/tmp"
+		mkdir -p "$D/rawlog/$u"
+	done
 	cp -a "$src"/cur/* "$D/mail/carol/cur/" 2>/dev/null || true
+	find "$src/cur" -type f | sort | head -n 5 | while read -r f; do cp -a "$f" "$D/mail/erin/cur/"; done
 	chown -R dovecot:dovecot "$D/mail" "$D/home" "$D/rawlog"
 
-	read -r imap imaps pop3 pop3s untrusted <<EOP
-$(free_ports 5)
+	read -r imap imaps pop3 pop3s untrusted untrusted_pop3s <<EOP
+$(free_ports 6)
 EOP
 
+	# pop3_lock_session: one POP3 session per maildrop at a time, as many servers do, so a test
+	# can tell whether a mount holds a session open while idle (Dovecot's default does not lock).
 	# rawlog_dir keeps every session's bytes (DIR/rawlog/<user>/*.in = what the client sent), so
 	# tests can prove no STORE/EXPUNGE/DELE was ever sent. mail_log logs every flag change,
 	# expunge and save, and the logout formats count deletions, as a second, server-side proof.
@@ -127,6 +143,7 @@ EOP
 		cat <<CONF
 protocols = imap pop3
 listen = 127.0.0.1, 127.0.0.2
+pop3_lock_session = yes
 rawlog_dir = $D/rawlog/%u
 mail_plugins = \$mail_plugins notify mail_log
 plugin {
@@ -159,7 +176,7 @@ CONF
 	{
 		common_conf "$D/untrusted" untrusted
 		cat <<CONF
-protocols = imap
+protocols = imap pop3
 service imap-login {
   inet_listener imap {
     port = 0
@@ -174,7 +191,8 @@ service pop3-login {
     port = 0
   }
   inet_listener pop3s {
-    port = 0
+    port = $untrusted_pop3s
+    ssl = yes
   }
 }
 CONF
@@ -186,7 +204,7 @@ CONF
 		die "dovecot failed to start: $(cat "$D/dovecot.stderr"); see $D/dovecot.log"
 	dovecot -c "$D/untrusted/dovecot.conf" < /dev/null > "$D/untrusted/dovecot.stderr" 2>&1 ||
 		die "untrusted dovecot failed to start: $(cat "$D/untrusted/dovecot.stderr")"
-	wait_ready "$imap" "$imaps" "$pop3" "$pop3s" "$untrusted" || {
+	wait_ready "$imap" "$imaps" "$pop3" "$pop3s" "$untrusted" "$untrusted_pop3s" || {
 		tail -n 20 "$D/dovecot.log" >&2
 		die "dovecot does not answer"
 	}
@@ -199,6 +217,7 @@ IMAP_PORT=$imap
 POP3S_PORT=$pop3s
 POP3_PORT=$pop3
 UNTRUSTED_IMAPS_PORT=$untrusted
+UNTRUSTED_POP3S_PORT=$untrusted_pop3s
 MISMATCH_HOST=127.0.0.2
 CA_FILE=$D/test-ca.crt
 UNTRUSTED_CA_FILE=$D/untrusted-ca.crt
@@ -210,6 +229,10 @@ EMPTY_USER=bob
 ADDR_USER=dave@example.org
 ADDR_PASSWORD=d4ve-pw
 EMPTY_PASSWORD=hunter2
+MUT_USER=erin
+MUT_PASSWORD=erin-pw
+LOGIN_USER=$login
+LOGIN_PASSWORD='$(awk -F'{PLAIN}' -v u="$login" '$1 == u ":" { print $2 }' "$D/passwd")'
 MAILDIR=$D/mail/alice
 DOVECOT_CONF=$D/dovecot.conf
 DOVECOT_LOG=$D/dovecot.log
@@ -223,7 +246,7 @@ wait_ready() {
 	for i in $(seq 1 100); do
 		if python3 - "$@" <<'PY' 2>/dev/null
 import socket, ssl, sys
-imap, imaps, pop3, pop3s, untrusted = map(int, sys.argv[1:])
+imap, imaps, pop3, pop3s, untrusted, untrusted_pop3s = map(int, sys.argv[1:])
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
@@ -235,7 +258,7 @@ def greet(port, tls, want):
     s.close()
     assert line.startswith(want), line
 for port, tls, want in ((imap, 0, b"* OK"), (imaps, 1, b"* OK"), (pop3, 0, b"+OK"),
-                        (pop3s, 1, b"+OK"), (untrusted, 1, b"* OK")):
+                        (pop3s, 1, b"+OK"), (untrusted, 1, b"* OK"), (untrusted_pop3s, 1, b"+OK")):
     greet(port, tls, want)
 PY
 		then return 0; fi

@@ -9,6 +9,15 @@ mount against it.
   mailref.py tree MOUNT REFDIR            folder tree of the mount matches the server's
   mailref.py names MOUNT                  every name is safe (UTF-8, no controls, <= 255 bytes)
   mailref.py status FILE KEY              one value of a .mailfs-status file
+  mailref.py meta MOUNT REFDIR            mtime, user.imap.* xattrs of every message = the server's
+  mailref.py same-bytes DIR_A DIR_B       the same multiset of message bytes (sha256) in both
+  mailref.py same-names IMAP_DIR POP3_DIR the same "date sender - subject" parts in both
+  mailref.py pop3-login HOST PORT CAFILE USER   log in, STAT, QUIT (within 8 s); prints STAT
+  mailref.py prompt-run CMD...            run CMD on a new pty, type $MAILREF_PASSWORD at its
+                                          "Password" prompt; prints the transcript
+  mailref.py syslog-listen SOCKET OUTFILE  a /dev/log stand-in: append every datagram to OUTFILE
+  mailref.py blackhole PORTFILE           a loopback port where connect() never completes (its
+                                          accept queue is full); writes the port, then waits
 
 Exit status 0 when the check passes; diagnostics on stdout, one per line.
 """
@@ -289,7 +298,8 @@ def names(mount):
         rel = os.path.relpath(dirpath, mb)
         seen = set()
         for n in dirnames + filenames:
-            count += 1
+            if not (rel == b"." and n == os.fsencode(STATUS_FILE)):
+                count += 1
             if n in seen:
                 problems.append("%r: duplicate name %r" % (rel, n))
             seen.add(n)
@@ -322,6 +332,223 @@ def status(path, key):
     return 1
 
 
+IDATE_MONTHS = {m: i + 1 for i, m in enumerate(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
+
+
+def internaldate_epoch(s):
+    """'26-Nov-2025 10:42:07 +0000' -> seconds since the epoch."""
+    import calendar
+    mo = re.match(r"\s*(\d+)-(\w{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$", s)
+    d, mon, y, hh, mm, ss, sign, oh, om = mo.groups()
+    t = calendar.timegm((int(y), IDATE_MONTHS[mon], int(d), int(hh), int(mm), int(ss)))
+    off = (int(oh) * 60 + int(om)) * 60
+    return t - off if sign == "+" else t + off
+
+
+def meta(mount, refdir):
+    """Per message: st_mtime is the INTERNALDATE; user.imap.uid/uidvalidity are the server's;
+    user.imap.flags is the server's flag set (no session flag \\Recent); no xattr is empty."""
+    ref = load(refdir)
+    problems, checked = [], 0
+    tree = mount_files(mount)
+    for f in ref["folders"]:
+        if not f["selectable"]:
+            continue
+        byid = {m["id"]: m for m in f["messages"]}
+        for n in tree.get(f["path"], []):
+            mo = NAME_RE.match(n)
+            m = byid.get(mo.group("id")) if mo else None
+            if m is None:
+                continue
+            p = os.path.join(mount, f["path"], n)
+            where = "%s/%s" % (f["path"], n)
+            checked += 1
+            want = internaldate_epoch(m["internaldate"])
+            got = int(os.stat(p).st_mtime)
+            if got != want:
+                problems.append("%s: mtime %d, INTERNALDATE %s = %d" % (where, got, m["internaldate"], want))
+            x = {}
+            for a in os.listxattr(p):
+                x[a] = os.getxattr(p, a).decode("utf-8", "replace")
+            if x.get("user.imap.uid") != str(m["uid"]):
+                problems.append("%s: user.imap.uid %r, server UID %d" % (where, x.get("user.imap.uid"), m["uid"]))
+            if x.get("user.imap.uidvalidity") != str(f["uidvalidity"]):
+                problems.append("%s: user.imap.uidvalidity %r, server %d" % (where, x.get("user.imap.uidvalidity"), f["uidvalidity"]))
+            flags = x.get("user.imap.flags")
+            if flags is None or sorted(flags.split()) != sorted(m["flags"]):
+                problems.append("%s: user.imap.flags %r, server %r" % (where, flags, m["flags"]))
+            for a in ("user.imap.internaldate",):
+                if not x.get(a):
+                    problems.append("%s: %s missing or empty" % (where, a))
+            for a in x:
+                if not a.startswith("user."):
+                    problems.append("%s: unexpected attribute %s" % (where, a))
+    for p in problems:
+        print(p)
+    print("checked %d messages" % checked)
+    if checked == 0:
+        return 1
+    return 1 if problems else 0
+
+
+def digests(d):
+    import hashlib
+    out = {}
+    for name in sorted(os.listdir(d)):
+        p = os.path.join(d, name)
+        if name == STATUS_FILE or not os.path.isfile(p):
+            continue
+        with open(p, "rb") as fh:
+            data = fh.read()
+        out[name] = (hashlib.sha256(data).hexdigest(), data)
+    return out
+
+
+def same_bytes(a, b):
+    """Equal multisets of sha256 digests. The one allowed difference: a message without a
+    final line break may have gained one CRLF on one side (POP3 must end a message with CRLF)."""
+    da, db = digests(a), digests(b)
+    ha = sorted(h for h, _ in da.values())
+    hb = sorted(h for h, _ in db.values())
+    print("%d files in %s, %d in %s" % (len(da), a, len(db), b))
+    if not da:
+        print("no files at all")
+        return 1
+    only_a = [(n, d) for n, (h, d) in da.items() if h not in hb]
+    only_b = [(n, d) for n, (h, d) in db.items() if h not in ha]
+    problems = len(ha) != len(hb) or len(set(ha)) != len(ha)
+    for na, data in list(only_a):
+        for nb, other in list(only_b):
+            if other == data + b"\r\n" or data == other + b"\r\n":
+                print("allowed: %r and %r differ only by a final CRLF" % (na, nb))
+                only_a.remove((na, data))
+                only_b.remove((nb, other))
+                break
+    for n, _ in only_a:
+        print("only in %s: %r" % (a, n))
+    for n, _ in only_b:
+        print("only in %s: %r" % (b, n))
+    return 1 if (only_a or only_b or problems) else 0
+
+
+def name_prefix(n):
+    """The name without ".<id>.eml", cut to 150 bytes: a long subject is shortened to make room
+    for the id, and a UIDL is longer than a UID, so only this much is the same on both sides."""
+    mo = NAME_RE.match(n)
+    p = n[:n.rindex("." + mo.group("id") + ".eml")] if mo else n
+    return p.encode("utf-8")[:150].decode("utf-8", "ignore")
+
+
+def same_names(imap_dir, pop3_dir):
+    """The "YYYY-MM-DD HHMM sender - subject" part of every name, as multisets. A message with
+    no Date header is dated by INTERNALDATE over IMAP, which POP3 does not have: for those only
+    the part after the date must match (and the difference is printed)."""
+    def prefixes(d):
+        out = []
+        for n in sorted(os.listdir(d)):
+            if n == STATUS_FILE:
+                continue
+            with open(os.path.join(d, n), "rb") as fh:
+                head = fh.read(65536).split(b"\r\n\r\n", 1)[0]
+            dated = re.search(rb"(?im)^date:", head) is not None
+            out.append((name_prefix(n), dated))
+        return out
+    pi, pp = prefixes(imap_dir), prefixes(pop3_dir)
+    problems = []
+    exact_i = sorted(p for p, dated in pi if dated)
+    exact_p = sorted(p for p, dated in pp if dated)
+    if exact_i != exact_p:
+        for p in sorted(set(exact_i) ^ set(exact_p)):
+            problems.append("only in %s: %r" % (imap_dir if p in exact_i else pop3_dir, p))
+        if not problems:
+            problems.append("the same names, but not as often")
+    undated_i = sorted(p[16:] for p, dated in pi if not dated)
+    undated_p = sorted(p[16:] for p, dated in pp if not dated)
+    if undated_i != undated_p:
+        problems.append("undated messages differ: %r vs %r" % (undated_i, undated_p))
+    for (a, dated) in pi:
+        if not dated:
+            b = [p for p, d in pp if not d and p[16:] == a[16:]]
+            print("note: no Date header: IMAP %r, POP3 %r" % (a, b[0] if b else None))
+    for p in problems:
+        print(p)
+    print("%d names compared" % len(pi))
+    return 1 if problems or not pi else 0
+
+
+def pop3_login(host, port, cafile, user):
+    import poplib
+    p = poplib.POP3_SSL(host, int(port), context=tls_context(cafile), timeout=8)
+    p.user(user)
+    p.pass_(os.environ["MAILREF_PASSWORD"])
+    print("STAT %d messages, %d octets" % p.stat())
+    p.quit()
+    return 0
+
+
+def prompt_run(*cmd):
+    """Like a user at a terminal: wait for the prompt, type the password, read to the end."""
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(cmd[0], list(cmd))
+    out, typed, deadline = b"", False, time.time() + 60
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not typed and b"assword" in out:
+            time.sleep(0.2)  # let it turn echo off first, as a person would be slower still
+            os.write(fd, os.environ["MAILREF_PASSWORD"].encode() + b"\n")
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    sys.stdout.write(out.decode("utf-8", "replace"))
+    if not typed:
+        print("\n(no prompt seen)")
+    return os.waitstatus_to_exitcode(status) if typed else 99
+
+
+def syslog_listen(path, outfile):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    os.chmod(path, 0o666)
+    with open(outfile, "ab", buffering=0) as fh:
+        while True:
+            fh.write(s.recv(65536) + b"\n")
+
+
+def blackhole(portfile):
+    import time
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fill = []
+    for _ in range(3):  # never accepted: once the queue is full, further SYNs are dropped
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fill.append(c)
+    time.sleep(0.3)
+    with open(portfile + ".tmp", "w") as fh:
+        fh.write("%d\n" % port)
+    os.rename(portfile + ".tmp", portfile)
+    while True:
+        time.sleep(3600)
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "imap-dump":
@@ -336,6 +563,20 @@ def main(argv):
         return names(*args)
     if cmd == "status":
         return status(*args)
+    if cmd == "meta":
+        return meta(*args)
+    if cmd == "same-bytes":
+        return same_bytes(*args)
+    if cmd == "same-names":
+        return same_names(*args)
+    if cmd == "pop3-login":
+        return pop3_login(*args)
+    if cmd == "prompt-run":
+        return prompt_run(*args)
+    if cmd == "syslog-listen":
+        return syslog_listen(*args)
+    if cmd == "blackhole":
+        return blackhole(*args)
     print(__doc__, file=sys.stderr)
     return 2
 
