@@ -13,19 +13,16 @@ size-bigger, size-smaller, stall-greeting, stall-login, stall-fetch, garbage-gre
 garbage-list, huge-literal-list, huge-literal-fetch, deep-nesting-list, deep-nesting-fetch,
 long-line, bye-fetch, bad-numbers.
 """
-import argparse
 import base64
 import email.utils
 import os
 import random
 import re
-import signal
-import socket
-import socketserver
 import ssl
 import sys
-import threading
 import time
+
+import fakebase
 
 SCENARIOS = {
     "normal": "a well-behaved server with STARTTLS",
@@ -144,33 +141,11 @@ def fetch_items(spec):
     return [m for m in ITEM_RE.finditer(spec)]
 
 
-class Handler(socketserver.BaseRequestHandler):
+class Handler(fakebase.LineHandler):
     def setup(self):
-        srv = self.server
-        with srv.lock:
-            srv.conns += 1
-            self.cid = "c%d" % srv.conns
-        self.sock = self.request
-        self.rbuf = b""
-        self.tls = srv.implicit_tls
+        super().setup()
         self.selected = False
         self.seen = set()
-
-    def log(self, text):
-        with self.server.lock, open(self.server.logpath, "a", encoding="utf-8", errors="replace") as fh:
-            fh.write("%s %s\n" % (self.cid, text))
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def readline(self):
-        while b"\r\n" not in self.rbuf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.rbuf += chunk
-        line, self.rbuf = self.rbuf.split(b"\r\n", 1)
-        return line
 
     def read_command(self):
         """One command with its literals inlined (synchronising ones get a continuation)."""
@@ -483,52 +458,14 @@ class Handler(socketserver.BaseRequestHandler):
         return True
 
 
-class Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def dump(directory):
+    for uid, raw in MESSAGES.items():
+        with open(os.path.join(directory, "%d.eml" % uid), "wb") as fh:
+            fh.write(raw)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenario", default="normal", choices=sorted(SCENARIOS))
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--log", default="/dev/null")
-    ap.add_argument("--tls", action="store_true", help="implicit TLS (imaps)")
-    ap.add_argument("--cert")
-    ap.add_argument("--key")
-    ap.add_argument("--dump", metavar="DIR", help="write the messages as DIR/<uid>.eml and exit")
-    a = ap.parse_args()
-    if a.dump:
-        os.makedirs(a.dump, exist_ok=True)
-        for uid, raw in MESSAGES.items():
-            with open(os.path.join(a.dump, "%d.eml" % uid), "wb") as fh:
-                fh.write(raw)
-        return 0
-    srv = Server(("127.0.0.1", a.port), Handler)
-    srv.scenario = a.scenario
-    srv.logpath = a.log
-    srv.lock = threading.Lock()
-    srv.conns = 0
-    srv.stopping = threading.Event()
-    srv.implicit_tls = a.tls
-    srv.ctx = None
-    if a.cert:
-        srv.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        srv.ctx.load_cert_chain(a.cert, a.key)
-
-    def stop(*_):
-        srv.stopping.set()
-        threading.Thread(target=srv.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if a.port_file:
-        tmp = a.port_file + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write("%d\n" % srv.server_address[1])
-        os.rename(tmp, a.port_file)
-    srv.serve_forever(poll_interval=0.2)
-    return 0
+    return fakebase.serve(__doc__, SCENARIOS, Handler, "imap", dump)
 
 
 if __name__ == "__main__":

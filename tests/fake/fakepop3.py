@@ -13,14 +13,12 @@ TLS), so tests can assert what was (not) sent, and how. User "alice", password "
 Scenarios (see SCENARIOS): normal, nostls, stls-no, stls-inject, expire0, no-apop,
 stall-greeting, stall-read.
 """
-import argparse
 import base64
 import os
-import signal
-import socketserver
 import ssl
 import sys
-import threading
+
+import fakebase
 
 SCENARIOS = {
     "normal": "a well-behaved server: STLS, USER, SASL PLAIN, UIDL, TOP, PIPELINING, APOP",
@@ -67,33 +65,14 @@ def stuffed(raw):
     return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n" for l in lines)
 
 
-class Handler(socketserver.BaseRequestHandler):
+class Handler(fakebase.LineHandler):
     def setup(self):
-        srv = self.server
-        with srv.lock:
-            srv.conns += 1
-            self.cid = "c%d" % srv.conns
-        self.sock = self.request
-        self.rbuf = b""
-        self.tls = srv.implicit_tls
+        super().setup()
         self.authed = False
         self.user = None
 
-    def log(self, text):
-        with self.server.lock, open(self.server.logpath, "a", encoding="utf-8", errors="replace") as fh:
-            fh.write("%s %s %s\n" % (self.cid, "t" if self.tls else "p", text))
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def readline(self):
-        while b"\r\n" not in self.rbuf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.rbuf += chunk
-        line, self.rbuf = self.rbuf.split(b"\r\n", 1)
-        return line
+    def log_tag(self):
+        return "%s %s" % (self.cid, "t" if self.tls else "p")
 
     def capa(self):
         sc = self.server.scenario
@@ -238,53 +217,14 @@ class Handler(socketserver.BaseRequestHandler):
             self.send(b"-ERR [AUTH] authentication failed\r\n")
 
 
-class Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def dump(directory):
+    for uidl, raw in MESSAGES:
+        with open(os.path.join(directory, uidl + ".eml"), "wb") as fh:
+            fh.write(raw)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenario", default="normal", choices=sorted(SCENARIOS))
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--log", default="/dev/null")
-    ap.add_argument("--tls", action="store_true", help="implicit TLS (pop3s)")
-    ap.add_argument("--cert")
-    ap.add_argument("--key")
-    ap.add_argument("--dump", metavar="DIR", help="write the messages as DIR/<uidl>.eml and exit")
-    a = ap.parse_args()
-    if a.dump:
-        os.makedirs(a.dump, exist_ok=True)
-        for uidl, raw in MESSAGES:
-            with open(os.path.join(a.dump, uidl + ".eml"), "wb") as fh:
-                fh.write(raw)
-        return 0
-    srv = Server(("127.0.0.1", a.port), Handler)
-    srv.scenario = a.scenario
-    srv.logpath = a.log
-    srv.lock = threading.Lock()
-    srv.conns = 0
-    srv.implicit_tls = a.tls
-    srv.ctx = None
-    if a.cert:
-        srv.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        srv.ctx.load_cert_chain(a.cert, a.key)
-
-    srv.stopping = threading.Event()
-
-    def stop(*_):
-        srv.stopping.set()
-        threading.Thread(target=srv.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if a.port_file:
-        tmp = a.port_file + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write("%d\n" % srv.server_address[1])
-        os.rename(tmp, a.port_file)
-    srv.serve_forever(poll_interval=0.2)
-    return 0
+    return fakebase.serve(__doc__, SCENARIOS, Handler, "pop3", dump)
 
 
 if __name__ == "__main__":
