@@ -19,6 +19,9 @@ void mf_folder_free(mf_folder *f);
 typedef struct {
 	guint32 uidvalidity; /* identity epoch: a change means every message is new */
 	GPtrArray *msgs;     /* mf_msg_meta*, ascending uid, owned */
+	/* TRUE: msgs is empty because every message went to the sink already, exactly as it
+	 * would be listed here (see list_messages_streamed). */
+	gboolean all_in_sink;
 } mf_listing;
 void mf_listing_free(mf_listing *l);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_listing, mf_listing_free)
@@ -28,6 +31,19 @@ enum {
 	MF_BACKEND_PARTIAL = 1 << 1, /* fetch() can return a byte range cheaply */
 	MF_BACKEND_FLAGS = 1 << 2,   /* mf_msg_meta.flags are meaningful */
 };
+
+/* Receives a listing while it arrives, so that a directory can be shown before the last
+ * envelope of a big folder is in. `metas` (mf_msg_meta*) and its contents pass to the callee;
+ * every call of one listing has the same uidvalidity and UIDs ascending across calls. Called
+ * from the listing thread: it must not call back into the backend. */
+typedef struct {
+	void (*add)(guint32 uidvalidity, GPtrArray *metas, gpointer user_data);
+	/* Called (from any thread, before list_messages_streamed returns) when the backend
+	 * checked the sizes it reports against the bytes it serves (a few probes): `wrong` is a
+	 * message whose size is wrong, or NULL. Not called: no verdict, check them yourself. */
+	void (*sizes_checked)(const mf_msg_meta *wrong, gpointer user_data);
+	gpointer user_data;
+} mf_listing_sink;
 
 /* Called by fetch_many for each body as it arrives (from the calling thread). The callee may
  * keep a reference to body. */
@@ -42,6 +58,12 @@ typedef struct {
 	GPtrArray *(*list_folders)(mf_backend *b, GError **err);
 	/* All messages of one selectable folder, envelopes only, never a body. */
 	mf_listing *(*list_messages)(mf_backend *b, const mf_folder *f, GError **err);
+	/* Optional (may be NULL): the same, also handing envelopes to `sink` as they arrive when
+	 * that is cheap (a first, full listing). Messages given to the sink during a call that
+	 * then fails, or is retried, may not all exist: only the returned listing is the truth,
+	 * and its all_in_sink says whether the sink already holds exactly it. */
+	mf_listing *(*list_messages_streamed)(mf_backend *b, const mf_folder *f,
+					      const mf_listing_sink *sink, GError **err);
 	/* Bytes [off, off+len) of a message as the server renders it; len == 0 means to the end.
 	 * Returns fewer bytes if the message is shorter; never pads. MF_ERR_STALE if uidvalidity is
 	 * no longer current, MF_ERR_NOT_FOUND if the message is gone. */
@@ -58,6 +80,9 @@ typedef struct {
 	gboolean (*fetch_ranges)(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
 				 GPtrArray *metas, const guint64 *offs, const guint64 *lens,
 				 GBytes **results, GError **err);
+	/* Optional (may be NULL): called once the daemon runs (threads may exist from now on);
+	 * may ready connections in the background. */
+	void (*warm_up)(mf_backend *b);
 	/* Close connections (e.g. before exit); the backend may reopen on the next call. */
 	void (*close)(mf_backend *b);
 	void (*free)(mf_backend *b);

@@ -73,6 +73,7 @@ typedef enum {
 	MF_IMAP_LIST,       /* args e.g. "\"\" \"*\"" */
 	MF_IMAP_UID_SEARCH, /* args e.g. "RETURN (ALL) ALL" */
 	MF_IMAP_UID_FETCH,  /* args "<set> (<items>)"; content only through BODY.PEEK[...] */
+	MF_IMAP_FETCH,      /* the same by message sequence numbers */
 } MfImapCmd;
 
 /* A batch of commands written together (pipelined) and completed together. */

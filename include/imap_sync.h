@@ -17,6 +17,7 @@
 #include <glib.h>
 #include "imap_conn.h"
 #include "imap_index.h"
+#include "backend.h"
 
 /* Messages the server describes too badly to list are skipped, logged and recorded as the
  * last error in `stats` (may be NULL). On success *idx is current (replaced when the epoch changed; created when NULL) and
@@ -24,7 +25,10 @@
  * already hold some of the changes, but keeps its old UIDNEXT and HIGHESTMODSEQ, so the next
  * attempt asks for all of them again.
  * `listing` (may be NULL): after a full listing, set to what mf_imap_index_listing(*idx) would
- * return, built while the envelopes arrived; NULL otherwise (the caller then asks the index). */
+ * return, built while the envelopes arrived; NULL otherwise (the caller then asks the index).
+ * `sink` (may be NULL): a full listing's envelopes go to it in batches as they arrive, instead
+ * of into `listing`; *all_in_sink (may be NULL) then says whether the sink got exactly the
+ * listing (else it got part of it, or a listing that changed while it arrived). */
 gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
 			     mf_imap_index **idx, gboolean *changed, GPtrArray **listing,
-			     GError **err);
+			     const mf_listing_sink *sink, gboolean *all_in_sink, GError **err);

@@ -28,6 +28,12 @@ struct mf_node {
 	guint32 uidvalidity;
 	gboolean size_untrusted;/* tail probes showed the server's sizes are wrong */
 	GMutex load_lock;       /* one listing of this folder at a time */
+	/* A first listing arriving in the background (see mf_model_open_dir); model lock. */
+	gboolean streaming;
+	gboolean verdict_pending; /* its sizes are not yet known to be honest */
+	gboolean sizes_checked;  /* by the backend, during the streamed listing */
+	gboolean stream_dirty;  /* the stream broke its promises: list again without it */
+	GError *load_error;     /* why the background listing failed, for the next readdir */
 
 	/* MSG */
 	mf_msg_meta *meta;      /* meta->size is guarded by the model lock */
@@ -58,6 +64,11 @@ mf_node *mf_model_get(mf_model *m, guint64 ino);
 /* Make sure the message listing of a folder is present; refresh it when older than the refresh
  * interval (or older than max_age_sec when that is >= 0). No-op for non-selectable folders. */
 gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GError **err);
+
+/* Called on opendir. A folder never listed starts listing in the background and readdir
+ * serves its entries while envelopes arrive (once a few sizes are checked); otherwise the
+ * same as mf_model_ensure_listing. */
+gboolean mf_model_open_dir(mf_model *m, mf_node *dir, GError **err);
 
 /* Look a name up in a directory, loading the folder's listing if needed (a saved path must
  * work without a prior readdir). NULL without error: no such entry. */

@@ -18,14 +18,13 @@
  *
  * File I/O runs outside the lock; only index updates hold it. */
 #include "bodycache.h"
+#include "threadprio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <glib/gstdio.h>
 #include <openssl/evp.h>
 
@@ -530,9 +529,7 @@ static gpointer bc_writer_main(gpointer data)
 {
 	mf_bodycache *c = data;
 
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0) {
-		/* best effort: a normal-priority writer is still correct */
-	}
+	mf_thread_set_background();
 	g_mutex_lock(&c->lock);
 	for (;;) {
 		while (g_queue_is_empty(&c->pending_q) && !c->stopping)

@@ -152,6 +152,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Many files read at once by cp/rsync/grep each get kernel read-ahead in flight. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	mf_fs *fs = userdata;
+	mf_backend *b = mf_model_backend(fs->model);
+	if (b->ops->warm_up)
+		b->ops->warm_up(b);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -288,7 +292,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* Refresh here, once per opendir, rather than in every readdir chunk. */
 	g_autoptr(GError) e = NULL;
-	if (!mf_model_ensure_listing(fs->model, n, -1, &e)) {
+	if (!mf_model_open_dir(fs->model, n, &e)) {
 		g_autofree char *what = g_strdup_printf("listing %s", n->folder ? n->folder->path : "/");
 		reply_gerror(fs, req, what, e);
 		return;
@@ -330,8 +334,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, g
 		used += want;
 	}
 	g_autoptr(GError) e = NULL;
-	/* A readdir buffer holds at most a few hundred entries. */
-	GArray *ents = mf_model_readdir(fs->model, dir, MAX((guint64)off, MF_DIROFF_FIRST), size / 32 + 1, &e);
+	/* No more entries than the buffer can hold: an entry takes at least its header (152
+	 * bytes with attributes, 24 without, in the kernel's ABI) and a name of 8 bytes. */
+	size_t least = plus ? 152 + 8 : 24 + 8;
+	GArray *ents = mf_model_readdir(fs->model, dir, MAX((guint64)off, MF_DIROFF_FIRST),
+					size / least + 1, &e);
 	if (!ents) {
 		g_autofree char *what = g_strdup_printf("listing %s", dir->folder ? dir->folder->path : "/");
 		reply_gerror(fs, req, what, e);

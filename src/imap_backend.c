@@ -20,7 +20,9 @@
 #include "imap_folders.h"
 #include "imap_index.h"
 #include "imap_parse.h"
+#include "imap_sizecheck.h"
 #include "imap_sync.h"
+#include "threadprio.h"
 #include "imap_uidset.h"
 #include "log.h"
 #include "mailhdr.h"
@@ -50,6 +52,9 @@ typedef struct {
 	guint next_id;
 	GHashTable *folders; /* raw name -> FolderState*, under lock */
 	GThreadPool *saver;  /* one thread writing index files, off the listing's critical path */
+	GCond save_cond;     /* signalled when closing: saves wait no longer */
+	gboolean closing;
+	GThread *warmer;     /* opening the spare connection, or NULL */
 } ImapBackend;
 
 /* What is remembered of one folder. Its own lock serialises listings of the folder, so two
@@ -59,7 +64,12 @@ typedef struct {
 	mf_imap_index *idx;  /* NULL until listed (or loaded) */
 	gboolean disk_tried; /* the index file was looked at (once per mount) */
 	gboolean save_queued; /* idx changed and a save of it is waiting for the saver */
+	gint64 save_due;      /* monotonic time before which the save waits */
 } FolderState;
+
+/* A save waits this long after the listing that made it: the listing's reader (ls, cp -r) is
+ * busy with the entries just then, and a remount needs the index only later. */
+#define SAVE_DELAY_US (1 * G_USEC_PER_SEC)
 
 static void folder_state_free(gpointer p)
 {
@@ -299,6 +309,11 @@ static void index_save_job(gpointer data, gpointer user_data)
 	FolderState *fs = data;
 	ImapBackend *ib = user_data;
 
+	mf_thread_set_background();
+	g_mutex_lock(&ib->lock);
+	while (!ib->closing && g_get_monotonic_time() < fs->save_due)
+		g_cond_wait_until(&ib->save_cond, &ib->lock, fs->save_due);
+	g_mutex_unlock(&ib->lock);
 	g_mutex_lock(&fs->lock);
 	if (fs->save_queued && fs->idx && fs->idx->uidvalidity)
 		index_save(ib, fs->idx);
@@ -313,6 +328,7 @@ static void index_queue_save(ImapBackend *ib, FolderState *fs)
 	if (fs->save_queued)
 		return;
 	fs->save_queued = TRUE;
+	fs->save_due = g_get_monotonic_time() + SAVE_DELAY_US;
 	/* Created on first use: no thread may exist before the daemon forks. */
 	g_mutex_lock(&ib->lock);
 	if (!ib->saver)
@@ -321,28 +337,74 @@ static void index_queue_save(ImapBackend *ib, FolderState *fs)
 	g_mutex_unlock(&ib->lock);
 }
 
+/* The size check of a streamed listing runs beside it, on a second connection: the first
+ * body access of a session costs some servers a scan of the folder (Dovecot: ~12 ms for
+ * 10,000 messages), which would otherwise hold up the envelopes. */
 typedef struct {
+	ImapBackend *ib;
+	const char *mailbox;
+	const mf_listing_sink *sink;
+} SizeCheckJob;
+
+static gboolean size_check_op(mf_imap_conn *c, gpointer ud, GError **err)
+{
+	SizeCheckJob *j = ud;
+	g_autoptr(mf_msg_meta) wrong = NULL;
+
+	if (!mf_imap_check_sizes(c, j->mailbox, j->ib->base.stats, &wrong, err))
+		return FALSE;
+	j->sink->sizes_checked(wrong, j->sink->user_data);
+	return TRUE;
+}
+
+static gpointer size_check_main(gpointer data)
+{
+	SizeCheckJob *j = data;
+	g_autoptr(GError) e = NULL;
+
+	/* Without a verdict the listing's owner checks the sizes itself, afterwards. */
+	if (!pool_run(j->ib, j->mailbox, size_check_op, j, &e))
+		mf_log_debug("%s: size check failed: %s", j->mailbox, e->message);
+	return NULL;
+}
+
+typedef struct {
+	ImapBackend *ib;
 	const char *mailbox;
 	mf_stats *stats;
 	mf_imap_index **idx;
 	gboolean changed;
 	GPtrArray *listing; /* from the sync, or NULL */
+	const mf_listing_sink *sink;
+	gboolean all_in_sink;
+	guint attempts;
+	SizeCheckJob check;
+	GThread *checker;   /* started once this listing holds its connection */
 } SyncOpCtx;
 
 static gboolean sync_op(mf_imap_conn *c, gpointer ud, GError **err)
 {
 	SyncOpCtx *sc = ud;
 	gboolean changed = FALSE;
+	/* A retry lists anew without the sink: what the sink got from the lost attempt is then
+	 * corrected by the whole listing. */
+	const mf_listing_sink *sink = sc->attempts++ ? NULL : sc->sink;
+
+	if (sink && sink->sizes_checked && !sc->checker) {
+		sc->check = (SizeCheckJob){ sc->ib, sc->mailbox, sink };
+		sc->checker = g_thread_new("sizecheck", size_check_main, &sc->check);
+	}
 	g_clear_pointer(&sc->listing, g_ptr_array_unref);
 	gboolean ok = mf_imap_sync_folder(c, sc->mailbox, sc->stats, sc->idx, &changed,
-					  &sc->listing, err);
+					  &sc->listing, sink, &sc->all_in_sink, err);
 
 	/* A retry after a lost connection may find nothing left to change. */
 	sc->changed = sc->changed || changed;
 	return ok;
 }
 
-static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError **err)
+static mf_listing *list_messages(mf_backend *b, const mf_folder *f, const mf_listing_sink *sink,
+				 GError **err)
 {
 	ImapBackend *ib = imap_backend(b);
 	FolderState *fs = folder_state(ib, f->raw);
@@ -353,18 +415,38 @@ static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError 
 		fs->idx = index_load(ib, f->raw);
 		fs->disk_tried = TRUE;
 	}
-	SyncOpCtx sc = { .mailbox = f->raw, .stats = b->stats, .idx = &fs->idx };
+	SyncOpCtx sc = { .ib = ib, .mailbox = f->raw, .stats = b->stats, .idx = &fs->idx,
+			 .sink = sink };
 
-	if (pool_run(ib, f->raw, sync_op, &sc, err)) {
+	gboolean ok = pool_run(ib, f->raw, sync_op, &sc, err);
+
+	if (sc.checker)
+		g_thread_join(sc.checker); /* the sink is only valid during this call */
+	if (ok) {
 		if (sc.changed && ib->acct.state_dir && fs->idx->uidvalidity)
 			index_queue_save(ib, fs);
 		l = g_new0(mf_listing, 1);
 		l->uidvalidity = fs->idx->uidvalidity;
-		l->msgs = sc.listing ? g_steal_pointer(&sc.listing) : mf_imap_index_listing(fs->idx);
+		l->all_in_sink = sc.all_in_sink;
+		if (l->all_in_sink)
+			l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+		else
+			l->msgs = sc.listing ? g_steal_pointer(&sc.listing) : mf_imap_index_listing(fs->idx);
 	}
 	g_clear_pointer(&sc.listing, g_ptr_array_unref);
 	g_mutex_unlock(&fs->lock);
 	return l;
+}
+
+static mf_listing *imap_list_messages(mf_backend *b, const mf_folder *f, GError **err)
+{
+	return list_messages(b, f, NULL, err);
+}
+
+static mf_listing *imap_list_messages_streamed(mf_backend *b, const mf_folder *f,
+					       const mf_listing_sink *sink, GError **err)
+{
+	return list_messages(b, f, sink, err);
 }
 
 /* ---- bodies -------------------------------------------------------------------------- */
@@ -752,6 +834,38 @@ static gboolean imap_open(mf_backend *b, GError **err)
 	return TRUE;
 }
 
+static gpointer warm_main(gpointer data)
+{
+	ImapBackend *ib = data;
+	g_autoptr(GError) e = NULL;
+	mf_imap_conn *c = pool_open_conn(ib, &e);
+
+	if (!c) {
+		mf_log_debug("no spare connection: %s", e->message);
+		g_mutex_lock(&ib->lock);
+		ib->total--;
+		g_cond_signal(&ib->cond);
+		g_mutex_unlock(&ib->lock);
+		return NULL;
+	}
+	pool_checkin(ib, c);
+	return NULL;
+}
+
+/* A second connection, opened while nobody waits for it: the first directory listing then
+ * has one at hand for its size check, and the first reads one to run beside the listing. */
+static void imap_warm_up(mf_backend *b)
+{
+	ImapBackend *ib = imap_backend(b);
+
+	g_mutex_lock(&ib->lock);
+	if (!ib->warmer && ib->total < MIN(ib->max_conns, 2)) {
+		ib->total++;
+		ib->warmer = g_thread_new("warmup", warm_main, ib);
+	}
+	g_mutex_unlock(&ib->lock);
+}
+
 /* Log out the idle connections; ones checked out right now go when they come back dead or
  * at free(). */
 static void imap_close(mf_backend *b)
@@ -775,13 +889,20 @@ static void imap_free(mf_backend *b)
 
 	if (!b)
 		return;
+	if (ib->warmer)
+		g_thread_join(ib->warmer);
 	imap_close(b);
+	g_mutex_lock(&ib->lock);
+	ib->closing = TRUE;
+	g_cond_broadcast(&ib->save_cond);
+	g_mutex_unlock(&ib->lock);
 	if (ib->saver)
 		g_thread_pool_free(ib->saver, FALSE, TRUE); /* pending saves are finished first */
 	g_ptr_array_unref(ib->idle);
 	g_hash_table_unref(ib->folders);
 	g_mutex_clear(&ib->lock);
 	g_cond_clear(&ib->cond);
+	g_cond_clear(&ib->save_cond);
 	mf_account_clear(&ib->acct);
 	g_free(ib);
 }
@@ -791,9 +912,11 @@ static const mf_backend_ops imap_ops = {
 	.open = imap_open,
 	.list_folders = imap_list_folders,
 	.list_messages = imap_list_messages,
+	.list_messages_streamed = imap_list_messages_streamed,
 	.fetch = imap_fetch_body,
 	.fetch_many = imap_fetch_many,
 	.fetch_ranges = imap_fetch_ranges,
+	.warm_up = imap_warm_up,
 	.close = imap_close,
 	.free = imap_free,
 };
@@ -818,5 +941,6 @@ mf_backend *mf_imap_backend_new(const mf_account *a)
 	ib->folders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, folder_state_free);
 	g_mutex_init(&ib->lock);
 	g_cond_init(&ib->cond);
+	g_cond_init(&ib->save_cond);
 	return &ib->base;
 }

@@ -12,8 +12,9 @@
  * Safety: the only way to put a command on the wire is conn_queue_line(), which refuses any
  * line that mf_imap_line_is_read_only() does not accept. The vocabulary has no STORE,
  * EXPUNGE, COPY, MOVE, APPEND, DELETE or SELECT, UID FETCH may only name BODY.PEEK[...]
- * for content, and ENABLE only QRESYNC or CONDSTORE (which change what the server reports,
- * never the mailbox), so no code path here can change a mailbox or its \Seen flags. */
+ * for content, FETCH by sequence number no content at all, and ENABLE only QRESYNC or
+ * CONDSTORE (which change what the server reports, never the mailbox), so no code path here
+ * can change a mailbox or its \Seen flags. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,7 @@ static const char *conn_verb(int cmd)
 	case MF_IMAP_LIST: return "LIST";
 	case MF_IMAP_UID_SEARCH: return "UID SEARCH";
 	case MF_IMAP_UID_FETCH: return "UID FETCH";
+	case MF_IMAP_FETCH: return "FETCH";
 	case CMD_STARTTLS: return "STARTTLS";
 	case CMD_LOGIN: return "LOGIN";
 	case CMD_AUTHENTICATE: return "AUTHENTICATE";
@@ -95,7 +97,7 @@ static const char *conn_verb(int cmd)
 
 static const char *const read_only_verbs[] = {
 	"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "ID",
-	"LIST", "EXAMINE", "UID SEARCH", "UID FETCH", "ENABLE",
+	"LIST", "EXAMINE", "UID SEARCH", "UID FETCH", "FETCH", "ENABLE",
 };
 
 /* BODY[...] and BINARY[...] set \Seen, and RFC822 / RFC822.TEXT are BODY[] in disguise;
@@ -110,6 +112,14 @@ static gboolean fetch_items_are_peek(const char *args)
 		if (strncmp(p + 6, ".SIZE", 5) != 0)
 			return FALSE;
 	return TRUE;
+}
+
+static gboolean fetch_items_name_content(const char *args)
+{
+	g_autofree char *u = g_ascii_strup(args, -1);
+
+	return strstr(u, "BODY") || strstr(u, "BINARY") || strstr(u, "RFC822.TEXT") ||
+	       strstr(u, "RFC822.HEADER");
 }
 
 gboolean mf_imap_line_is_read_only(const char *line)
@@ -133,6 +143,10 @@ gboolean mf_imap_line_is_read_only(const char *line)
 			continue;
 		if (strcmp(read_only_verbs[i], "UID FETCH") == 0)
 			return fetch_items_are_peek(verb + n);
+		/* Sequence numbers shift under expunges: good enough to pick messages to look at,
+		 * never to name content. */
+		if (strcmp(read_only_verbs[i], "FETCH") == 0)
+			return fetch_items_are_peek(verb + n) && !fetch_items_name_content(verb + n);
 		/* Only the extensions this program understands the consequences of. */
 		if (strcmp(read_only_verbs[i], "ENABLE") == 0)
 			return !g_ascii_strcasecmp(verb + n, " QRESYNC") ||

@@ -113,7 +113,46 @@ typedef struct {
 	 * only while nothing already in the index changed (`disturbed` counts such changes). */
 	GPtrArray *copies;
 	guint disturbed;
+	/* Or, given a sink, the copies go there in batches (`pending`) as they are made. */
+	const mf_listing_sink *sink;
+	GPtrArray *pending;
+	guint32 uidvalidity, last_streamed;
+	guint streamed;
+	gboolean stream_broken; /* a UID out of order: the sink got only part */
 } SyncCtx;
+
+/* The first batch is small so that a directory can be shown (and its sizes checked) within
+ * milliseconds; later ones are larger, as each costs the sink a lock. */
+#define SINK_FIRST_BATCH 64
+#define SINK_BATCH 512
+
+static void sync_flush_sink(SyncCtx *sc)
+{
+	if (!sc->pending || sc->pending->len == 0)
+		return;
+	GPtrArray *batch = g_steal_pointer(&sc->pending);
+
+	g_ptr_array_set_free_func(batch, NULL);
+	sc->sink->add(sc->uidvalidity, batch, sc->sink->user_data);
+	g_ptr_array_unref(batch);
+}
+
+static void sync_stream(SyncCtx *sc, const mf_msg_meta *m)
+{
+	if (sc->stream_broken)
+		return;
+	if (sc->streamed && m->uid <= sc->last_streamed) {
+		sc->stream_broken = TRUE;
+		return;
+	}
+	if (!sc->pending)
+		sc->pending = g_ptr_array_new_full(SINK_BATCH, (GDestroyNotify)mf_msg_meta_free);
+	g_ptr_array_add(sc->pending, mf_msg_meta_copy(m));
+	sc->last_streamed = m->uid;
+	sc->streamed++;
+	if (sc->pending->len >= (sc->streamed <= SINK_FIRST_BATCH ? SINK_FIRST_BATCH : SINK_BATCH))
+		sync_flush_sink(sc);
+}
 
 static void sync_set_flags(SyncCtx *sc, guint32 uid, const char *flags)
 {
@@ -183,6 +222,8 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 		g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(f->uid), m);
 		if (sc->copies)
 			g_ptr_array_add(sc->copies, mf_msg_meta_copy(m));
+		else if (sc->sink && !old)
+			sync_stream(sc, m);
 	} else if (f->has_flags) {
 		sync_set_flags(sc, f->uid, flags);
 	}
@@ -308,8 +349,22 @@ static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 	if (exists == 0)
 		return TRUE;
 	sc->new_from = 1;
-	sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_free);
-	return mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+	if (sc->sink)
+		sc->uidvalidity = sc->idx->uidvalidity;
+	else
+		sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_free);
+	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+
+	if (ok && sc->sink)
+		sync_flush_sink(sc);
+	return ok;
+}
+
+/* Whether the sink now holds exactly the index's messages. */
+static gboolean sync_sink_complete(const SyncCtx *sc)
+{
+	return sc->sink && sc->streamed && !sc->stream_broken && !sc->disturbed &&
+	       sc->streamed == g_hash_table_size(sc->idx->msgs);
 }
 
 static int sync_meta_cmp(gconstpointer a, gconstpointer b)
@@ -426,7 +481,7 @@ static gboolean sync_incremental(mf_imap_conn *c, SyncCtx *sc, guint32 uidnext, 
 }
 
 static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboolean *changed,
-			 GPtrArray **listing, GError **err)
+			 GPtrArray **listing, gboolean *all_in_sink, GError **err)
 {
 	mf_imap_index *old = *idx;
 
@@ -450,6 +505,8 @@ static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboo
 			return FALSE;
 		if (listing)
 			*listing = sync_take_copies(sc);
+		if (all_in_sink)
+			*all_in_sink = sync_sink_complete(sc);
 		fresh->uidnext = uidnext;
 		fresh->highestmodseq = modseq;
 		mf_imap_index_free(*idx);
@@ -477,11 +534,12 @@ static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboo
 
 gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
 			     mf_imap_index **idx, gboolean *changed, GPtrArray **listing,
-			     GError **err)
+			     const mf_listing_sink *sink, gboolean *all_in_sink, GError **err)
 {
 	SyncCtx sc = {
 		.mailbox = mailbox,
 		.stats = stats,
+		.sink = sink,
 		.uids = g_array_new(FALSE, FALSE, sizeof(guint32)),
 		.vanished = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref),
 		.flags = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free),
@@ -491,7 +549,9 @@ gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 	*changed = FALSE;
 	if (listing)
 		*listing = NULL;
-	ok = sync_run(c, &sc, idx, changed, listing, err);
+	if (all_in_sink)
+		*all_in_sink = FALSE;
+	ok = sync_run(c, &sc, idx, changed, listing, all_in_sink, err);
 	if (!ok && listing)
 		g_clear_pointer(listing, g_ptr_array_unref);
 	if (ok)
@@ -505,5 +565,6 @@ gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 	g_clear_pointer(&sc.seen, g_hash_table_unref);
 	g_clear_error(&sc.bad);
 	g_clear_pointer(&sc.copies, g_ptr_array_unref);
+	g_clear_pointer(&sc.pending, g_ptr_array_unref);
 	return ok;
 }

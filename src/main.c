@@ -6,6 +6,7 @@
  * exit status, with nothing left mounted. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +337,11 @@ static int run(mf_daemon *d, const char *prog)
 
 int main(int argc, char **argv)
 {
+	/* One malloc arena for all threads. Each short-lived thread (a folder's first listing,
+	 * read-ahead) would otherwise get an arena of its own that grows a page per mprotect call:
+	 * thousands of system calls for one big listing. mailfs waits on the network, not on
+	 * malloc's lock. */
+	mallopt(M_ARENA_MAX, 1);
 	mf_daemon d = { .args = FUSE_ARGS_INIT(argc, argv) };
 	int rc = run(&d, argv[0]);
 	daemon_clear(&d);

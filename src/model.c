@@ -23,6 +23,8 @@ struct mf_model {
 	GPtrArray *all_nodes;    /* owns the nodes */
 	mf_notify_fn notify;
 	gpointer notify_data;
+	GCond grown;             /* a streamed listing grew, got its verdict or ended; a task ended */
+	guint tasks;             /* background listings still running */
 };
 
 static guint64 fnv1a(const char *s, gsize len, guint64 h)
@@ -54,6 +56,7 @@ static void node_free(mf_node *n)
 	if (n->meta)
 		mf_msg_meta_free(n->meta);
 	g_free(n->body_key);
+	g_clear_error(&n->load_error);
 	g_mutex_clear(&n->load_lock);
 	g_free(n);
 }
@@ -83,6 +86,7 @@ mf_model *mf_model_new(mf_backend *b, int refresh_sec)
 {
 	mf_model *m = g_new0(mf_model, 1);
 	g_mutex_init(&m->lock);
+	g_cond_init(&m->grown);
 	m->backend = b;
 	m->refresh_sec = refresh_sec > 0 ? refresh_sec : 1;
 	m->by_ino = g_hash_table_new(g_int64_hash, g_int64_equal);
@@ -101,10 +105,15 @@ void mf_model_free(mf_model *m)
 {
 	if (!m)
 		return;
+	g_mutex_lock(&m->lock);
+	while (m->tasks)
+		g_cond_wait(&m->grown, &m->lock);
+	g_mutex_unlock(&m->lock);
 	g_hash_table_destroy(m->by_ino);
 	g_hash_table_destroy(m->msg_bases);
 	g_ptr_array_unref(m->all_nodes);
 	g_mutex_clear(&m->lock);
+	g_cond_clear(&m->grown);
 	g_free(m);
 }
 
@@ -233,10 +242,37 @@ static gint cmp_msg_uid(gconstpointer a, gconstpointer b)
 	return x->meta->uid < y->meta->uid ? -1 : x->meta->uid > y->meta->uid;
 }
 
+/* A new message node that takes `meta` and `name` (NULL, and neither taken, if the name is
+ * already used in the folder). Lock held. */
+static mf_node *msg_node_new(mf_model *m, mf_node *dir, mf_msg_meta *meta, char *name,
+			     guint32 uidvalidity, guint32 base)
+{
+	if (g_hash_table_contains(dir->by_name, name)) {
+		mf_log_warn("skipping message %s in %s: its name '%s' is taken", meta->id,
+			    dir->folder->path, name);
+		g_free(name);
+		return NULL;
+	}
+	mf_node *n = node_new(m, MF_NODE_MSG, NULL, dir);
+	n->name = name;
+	n->meta = meta;
+	n->msg_uidvalidity = uidvalidity;
+	/* meta->id, not the uid: a POP3 backend's uid is only an ordinal, its id the UIDL. */
+	n->body_key = g_strdup_printf("%s\x1f%u\x1f%s", dir->folder->raw, uidvalidity, meta->id);
+	n->ino = ((guint64)(0x80000000U | base) << 32) | meta->uid;
+	mf_node *clash = g_hash_table_lookup(m->by_ino, &n->ino);
+	if (clash)
+		clash->gone = TRUE; /* same folder epoch and UID listed again: replace */
+	register_ino(m, n);
+	g_hash_table_insert(dir->by_name, n->name, n);
+	return n;
+}
+
 /* Merge a fresh listing into the folder. Lock held. Kernel notifications go to `q`. */
 static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q)
 {
-	gboolean had = dir->loaded;
+	/* Nodes from a streamed listing count: the kernel may have seen them. */
+	gboolean had = dir->loaded || dir->msgs->len > 0;
 	gboolean same_epoch = had && dir->uidvalidity == l->uidvalidity;
 	GHashTable *old_by_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
 	for (guint i = 0; i < dir->msgs->len; i++) {
@@ -263,26 +299,11 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 			g_free(n->meta->flags);
 			n->meta->flags = g_strdup(meta->flags);
 		} else {
-			g_autofree char *name = mf_make_message_name(meta);
-			if (g_hash_table_contains(dir->by_name, name)) {
-				mf_log_warn("skipping message %s in %s: its name '%s' is taken",
-					    meta->id, dir->folder->path, name);
+			n = msg_node_new(m, dir, meta, mf_make_message_name(meta), l->uidvalidity, base);
+			if (!n)
 				continue;
-			}
-			n = node_new(m, MF_NODE_MSG, name, dir);
 			/* Taken, not copied: the listing is thrown away after the merge. */
-			n->meta = meta;
 			l->msgs->pdata[i] = NULL;
-			n->msg_uidvalidity = l->uidvalidity;
-			/* meta->id, not the uid: a POP3 backend's uid is only an ordinal, its id the UIDL. */
-			n->body_key = g_strdup_printf("%s\x1f%u\x1f%s", dir->folder->raw, l->uidvalidity,
-						      meta->id);
-			n->ino = ((guint64)(0x80000000U | base) << 32) | meta->uid;
-			mf_node *clash = g_hash_table_lookup(m->by_ino, &n->ino);
-			if (clash)
-				clash->gone = TRUE; /* same folder epoch and UID listed again: replace */
-			register_ino(m, n);
-			g_hash_table_insert(dir->by_name, n->name, n);
 			changed = TRUE;
 		}
 		g_ptr_array_add(fresh, n);
@@ -323,6 +344,13 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 
 /* A server whose RFC822.SIZE is wrong must not get its sizes shown unverified: probe the last
  * byte of a few messages (BODY.PEEK[]<size-1.2> must return exactly one octet). */
+static void warn_sizes_wrong(const mf_node *dir, const mf_msg_meta *meta)
+{
+	mf_log_warn("%s: the server's message sizes are wrong (message %s: says %" G_GUINT64_FORMAT
+		    " bytes); each size is now verified before it is shown (slower)",
+		    dir->folder->path, meta->id, meta->size);
+}
+
 static gboolean sizes_look_trustworthy(mf_model *m, mf_node *dir)
 {
 	if (!(m->backend->caps & MF_BACKEND_PARTIAL))
@@ -363,12 +391,9 @@ static gboolean sizes_look_trustworthy(mf_model *m, mf_node *dir)
 	}
 	gboolean honest = TRUE;
 	for (guint i = 0; i < metas->len; i++) {
-		const mf_msg_meta *meta = metas->pdata[i];
 		/* A failed probe proves nothing either way; the end-of-message check still guards. */
 		if (honest && tails[i] && g_bytes_get_size(tails[i]) != 1) {
-			mf_log_warn("%s: the server's message sizes are wrong (message %s: says %" G_GUINT64_FORMAT
-				    " bytes); each size is now verified before it is shown (slower)",
-				    dir->folder->path, meta->id, meta->size);
+			warn_sizes_wrong(dir, metas->pdata[i]);
 			honest = FALSE;
 		}
 		if (tails[i])
@@ -377,7 +402,165 @@ static gboolean sizes_look_trustworthy(mf_model *m, mf_node *dir)
 	return honest;
 }
 
+/* ---- a first listing shown while it arrives -------------------------------------------- */
+
+typedef struct {
+	mf_model *m;
+	mf_node *dir;
+} Task;
+
+/* Threads are made when needed (never before the daemon forks) and counted, so that the model
+ * outlives them. Lock held. */
+static void task_start(mf_model *m, const char *name, GThreadFunc fn, Task *t)
+{
+	m->tasks++;
+	g_thread_unref(g_thread_new(name, fn, t));
+}
+
+static void task_done(mf_model *m)
+{
+	g_mutex_lock(&m->lock);
+	m->tasks--;
+	g_cond_broadcast(&m->grown);
+	g_mutex_unlock(&m->lock);
+}
+
+typedef struct {
+	mf_model *m;
+	mf_node *dir;
+} StreamCtx;
+
+/* The sink of a streamed listing: each batch becomes nodes at once. */
+static void stream_add(guint32 uidvalidity, GPtrArray *metas, gpointer user_data)
+{
+	StreamCtx *sc = user_data;
+	mf_model *m = sc->m;
+	mf_node *dir = sc->dir;
+	/* Names are pure functions of the envelope: made outside the lock. */
+	g_autofree char **names = g_new(char *, metas->len);
+	for (guint i = 0; i < metas->len; i++)
+		names[i] = mf_make_message_name(metas->pdata[i]);
+	g_mutex_lock(&m->lock);
+	if (dir->msgs->len && dir->uidvalidity != uidvalidity)
+		dir->stream_dirty = TRUE;
+	dir->uidvalidity = uidvalidity;
+	guint32 base = msg_base(m, dir, uidvalidity);
+	for (guint i = 0; i < metas->len; i++) {
+		mf_msg_meta *meta = metas->pdata[i];
+		guint last = dir->msgs->len;
+		if (dir->stream_dirty ||
+		    (last && ((mf_node *)dir->msgs->pdata[last - 1])->meta->uid >= meta->uid)) {
+			dir->stream_dirty = TRUE;
+			mf_msg_meta_free(meta);
+			g_free(names[i]);
+			continue;
+		}
+		mf_node *n = msg_node_new(m, dir, meta, names[i], uidvalidity, base);
+		if (!n) {
+			mf_msg_meta_free(meta);
+			continue;
+		}
+		n->index = dir->msgs->len;
+		g_ptr_array_add(dir->msgs, n);
+	}
+	g_cond_broadcast(&m->grown);
+	g_mutex_unlock(&m->lock);
+}
+
+/* The backend's own check of the sizes, made before the first batch. */
+static void stream_sizes_checked(const mf_msg_meta *wrong, gpointer user_data)
+{
+	StreamCtx *sc = user_data;
+	mf_model *m = sc->m;
+	if (wrong)
+		warn_sizes_wrong(sc->dir, wrong);
+	g_mutex_lock(&m->lock);
+	sc->dir->size_untrusted = wrong != NULL;
+	sc->dir->sizes_checked = TRUE;
+	sc->dir->verdict_pending = FALSE;
+	g_cond_broadcast(&m->grown);
+	g_mutex_unlock(&m->lock);
+}
+
+static gboolean ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, gboolean stream,
+			       GError **err);
+
+static gpointer load_task(gpointer data)
+{
+	Task *t = data;
+	mf_model *m = t->m;
+	mf_node *dir = t->dir;
+	GError *e = NULL;
+	gboolean ok = ensure_listing(m, dir, -1, TRUE, &e);
+	g_mutex_lock(&m->lock);
+	if (!ok)
+		dir->load_error = e;
+	dir->streaming = FALSE;
+	dir->verdict_pending = FALSE;
+	g_mutex_unlock(&m->lock);
+	g_free(t);
+	task_done(m);
+	return NULL;
+}
+
+gboolean mf_model_open_dir(mf_model *m, mf_node *dir, GError **err)
+{
+	if (dir->kind != MF_NODE_DIR || !dir->folder || !dir->folder->selectable)
+		return TRUE;
+	g_mutex_lock(&m->lock);
+	if (dir->streaming) {
+		g_mutex_unlock(&m->lock);
+		return TRUE;
+	}
+	if (!dir->loaded && m->backend->ops->list_messages_streamed) {
+		dir->streaming = TRUE;
+		dir->verdict_pending = TRUE;
+		g_clear_error(&dir->load_error);
+		Task *t = g_new0(Task, 1);
+		t->m = m;
+		t->dir = dir;
+		task_start(m, "listing", load_task, t);
+		g_mutex_unlock(&m->lock);
+		return TRUE;
+	}
+	g_mutex_unlock(&m->lock);
+	return mf_model_ensure_listing(m, dir, -1, err);
+}
+
+/* ---- listings ------------------------------------------------------------------------- */
+
+/* The folder's listing, from the backend: streamed into the folder as it arrives when
+ * `stream` (then fully merged only if the stream was not exactly the listing). */
+static mf_listing *fetch_listing(mf_model *m, mf_node *dir, gboolean stream, GError **err)
+{
+	mf_backend *b = m->backend;
+	if (!stream || !b->ops->list_messages_streamed)
+		return b->ops->list_messages(b, dir->folder, err);
+	StreamCtx sc = { m, dir };
+	mf_listing_sink sink = { stream_add, stream_sizes_checked, &sc };
+	g_mutex_lock(&m->lock);
+	dir->stream_dirty = FALSE;
+	dir->sizes_checked = FALSE;
+	g_mutex_unlock(&m->lock);
+	mf_listing *l = b->ops->list_messages_streamed(b, dir->folder, &sink, err);
+	g_mutex_lock(&m->lock);
+	gboolean dirty = dir->stream_dirty;
+	g_mutex_unlock(&m->lock);
+	if (l && l->all_in_sink && dirty) {
+		mf_log_debug("%s: listing again: the streamed one was out of order", dir->folder->path);
+		mf_listing_free(l);
+		l = b->ops->list_messages(b, dir->folder, err);
+	}
+	return l;
+}
+
 gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GError **err)
+{
+	return ensure_listing(m, dir, max_age_sec, FALSE, err);
+}
+
+static gboolean ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, gboolean stream,
+			       GError **err)
 {
 	if (dir->kind != MF_NODE_DIR || !dir->folder || !dir->folder->selectable)
 		return TRUE;
@@ -394,7 +577,7 @@ gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GEr
 	GError *e = NULL;
 	guint token = mf_stats_begin_activity(m->backend->stats, "listing %s", dir->folder->path);
 	gint64 t0 = g_get_monotonic_time();
-	mf_listing *l = m->backend->ops->list_messages(m->backend, dir->folder, &e);
+	mf_listing *l = fetch_listing(m, dir, stream && !had, &e);
 	mf_stats_end_activity(m->backend->stats, token);
 	double secs = (g_get_monotonic_time() - t0) / 1e6;
 	if (l && secs >= 2.0)
@@ -415,13 +598,20 @@ gboolean mf_model_ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, GEr
 	}
 	g_autoptr(GPtrArray) q = g_ptr_array_new_with_free_func((GDestroyNotify)pending_notify_free);
 	g_mutex_lock(&m->lock);
-	merge_listing(m, dir, l, q);
+	if (l->all_in_sink) {
+		dir->loaded = TRUE;
+		dir->loaded_at = g_get_monotonic_time();
+	} else {
+		merge_listing(m, dir, l, q);
+	}
+	gboolean checked = dir->sizes_checked;
 	g_mutex_unlock(&m->lock);
 	mf_listing_free(l);
-	if (!had) {
+	if (!had && !checked) {
 		gboolean trusted = sizes_look_trustworthy(m, dir);
 		g_mutex_lock(&m->lock);
 		dir->size_untrusted = !trusted;
+		dir->verdict_pending = FALSE;
 		g_mutex_unlock(&m->lock);
 	}
 	g_mutex_unlock(&dir->load_lock);
@@ -456,15 +646,21 @@ mf_node *mf_model_lookup(mf_model *m, mf_node *dir, const char *name, GError **e
 	return n;
 }
 
-GArray *mf_model_readdir(mf_model *m, mf_node *dir, guint64 from_off, guint max, GError **err)
+/* Whether `dir` has an entry at or after readdir cookie `from_off`. Lock held. */
+static gboolean has_entries_from(const mf_node *dir, guint64 from_off)
 {
-	GArray *out = g_array_new(FALSE, FALSE, sizeof(mf_dirent));
-	if (!mf_model_ensure_listing(m, dir, from_off < MF_DIROFF_FIRST ? -1 : G_MAXINT, err)) {
-		g_array_unref(out);
-		return NULL;
-	}
 	const guint64 msg_space = 1ULL << 32;
-	g_mutex_lock(&m->lock);
+	if (from_off < msg_space && from_off - MF_DIROFF_FIRST < dir->subdirs->len)
+		return TRUE;
+	guint n = dir->msgs->len;
+	guint64 min_uid = from_off >= msg_space ? from_off - msg_space : 0;
+	return n && ((mf_node *)dir->msgs->pdata[n - 1])->meta->uid >= min_uid;
+}
+
+/* Entries from cookie `from_off` on, at most max. Lock held. */
+static void fill_dirents(mf_node *dir, guint64 from_off, guint max, GArray *out)
+{
+	const guint64 msg_space = 1ULL << 32;
 	if (from_off < msg_space) {
 		guint start = from_off < MF_DIROFF_FIRST ? 0 : from_off - MF_DIROFF_FIRST;
 		for (guint i = start; i < dir->subdirs->len && out->len < max; i++) {
@@ -488,6 +684,36 @@ GArray *mf_model_readdir(mf_model *m, mf_node *dir, guint64 from_off, guint max,
 		mf_dirent d = { n, msg_space + (guint64)n->meta->uid + 1 };
 		g_array_append_val(out, d);
 	}
+}
+
+GArray *mf_model_readdir(mf_model *m, mf_node *dir, guint64 from_off, guint max, GError **err)
+{
+	GArray *out = g_array_new(FALSE, FALSE, sizeof(mf_dirent));
+	from_off = MAX(from_off, MF_DIROFF_FIRST);
+	g_mutex_lock(&m->lock);
+	/* A first listing still arriving: serve what is in once its sizes are checked, and wait
+	 * for more only when the caller has seen everything so far. */
+	while (dir->streaming && (dir->verdict_pending || !has_entries_from(dir, from_off)))
+		g_cond_wait(&m->grown, &m->lock);
+	if (dir->streaming) {
+		fill_dirents(dir, from_off, max, out);
+		g_mutex_unlock(&m->lock);
+		return out;
+	}
+	if (dir->load_error && !dir->loaded) {
+		g_propagate_error(err, g_steal_pointer(&dir->load_error));
+		g_mutex_unlock(&m->lock);
+		g_array_unref(out);
+		return NULL;
+	}
+	g_mutex_unlock(&m->lock);
+	/* opendir refreshed already; this only loads a folder never listed. */
+	if (!mf_model_ensure_listing(m, dir, G_MAXINT, err)) {
+		g_array_unref(out);
+		return NULL;
+	}
+	g_mutex_lock(&m->lock);
+	fill_dirents(dir, from_off, max, out);
 	g_mutex_unlock(&m->lock);
 	return out;
 }

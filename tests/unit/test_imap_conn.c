@@ -24,6 +24,7 @@ static void test_allowed(void)
 		"A0018 EXAMINE \"INBOX\" (QRESYNC (67890007 20050715194045000))",
 		"A0019 EXAMINE \"INBOX\" (CONDSTORE)",
 		"A0020 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 12345)",
+		"A0021 FETCH 1,5001,10001 (UID RFC822.SIZE)",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(ok); i++)
@@ -52,7 +53,9 @@ static void test_refused(void)
 		"A0017 UID FETCH 1 (RFC822.HEADER)",
 		"A0018 UID FETCH 1 (RFC822)",
 		"A0019 UID FETCH 1 (BINARY[1])",
-		"A0020 FETCH 1 (BODY.PEEK[])",   /* sequence numbers are not part of the vocabulary */
+		"A0020 FETCH 1 (BODY.PEEK[])",   /* content is named by UID only */
+		"A0031 FETCH 1 (UID BODY.PEEK[HEADER])",
+		"A0032 FETCH 1:* (BINARY.SIZE[1])",
 		"A0021 UID FETCHX 1 (UID)",
 		"A0022 NOOP\r\nA0023 EXPUNGE",   /* a smuggled second line */
 		"A0024 EXAMINE INBOX\n",

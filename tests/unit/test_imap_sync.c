@@ -308,7 +308,7 @@ static void sync_expect(Fake *f, mf_imap_conn *c, mf_imap_index **idx, const cha
 	gboolean changed = !want_changed;
 
 	g_autoptr(GPtrArray) listing = NULL;
-	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &listing, &err));
+	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &listing, NULL, NULL, &err));
 	g_assert_no_error(err);
 	if (listing) {
 		/* Built during a full listing: the same as the index gives. */
