@@ -47,11 +47,18 @@ typedef struct imap_response {
 	guint32 number;
 	char *keyword;
 	GPtrArray *args;        /* imap_value* after the keyword, owned */
+	/* A FETCH of the shape a listing gets (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE) is
+	 * decoded straight from the bytes, without a value tree: then `fetch` holds it and args
+	 * is empty. Use imap_fetch_from_response() either way. */
+	struct imap_fetch *fetch;
 } imap_response;
 
 /* Parse exactly one framed response (as returned by imap_frame). `buf` is kept referenced by
  * literal slices. NULL + MF_ERR_PROTOCOL on malformed input. */
 imap_response *imap_response_parse(GBytes *buf, GError **err);
+/* The same, always through the value tree (no direct FETCH decoding): the reference the
+ * direct decoder is tested against. */
+imap_response *imap_response_parse_tree(GBytes *buf, GError **err);
 void imap_response_free(imap_response *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(imap_response, imap_response_free)
 
@@ -66,9 +73,10 @@ typedef struct {
 	GPtrArray *from, *sender, *reply_to, *to, *cc, *bcc; /* imap_address*, never NULL */
 } imap_envelope;
 void imap_envelope_free(imap_envelope *e);
+void imap_address_free(imap_address *a);
 
 /* One "* n FETCH (...)" response, decoded. Fields not present have has_* FALSE / NULL. */
-typedef struct {
+typedef struct imap_fetch {
 	guint32 seq;
 	gboolean has_uid;      guint32 uid;
 	gboolean has_flags;    char *flags;           /* space-separated, e.g. "\\Seen \\Answered" */
@@ -79,8 +87,14 @@ typedef struct {
 	GBytes *body;          guint64 body_origin;  gboolean body_partial;
 	/* BODY[HEADER.FIELDS (...)] or BODY[HEADER] if requested: raw header bytes */
 	GBytes *header;
+	guint extra_refs;     /* internal: holders besides the first (see imap_fetch_free) */
 } imap_fetch;
+/* A new reference: imap_fetch_free() it. */
 imap_fetch *imap_fetch_from_response(const imap_response *r, GError **err);
+/* The direct decoder (imap_fetch_direct.c) on its own: a FETCH of the listing's shape, or
+ * NULL for anything it leaves to the value tree. */
+imap_fetch *imap_fetch_decode_direct(GBytes *buf);
+/* Drops one reference; the last one frees. */
 void imap_fetch_free(imap_fetch *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(imap_fetch, imap_fetch_free)
 

@@ -3,6 +3,7 @@
  * checked against the buffer; hostile input fails with MF_ERR_PROTOCOL and an offset, never
  * with a crash. The fuzzer in tests/fuzz/fuzz_imap_parse.c holds us to that. */
 #include <string.h>
+#include "imap_lex.h"
 #include "imap_parse.h"
 #include "mferror.h"
 
@@ -13,12 +14,7 @@
 /* More digits than this cannot be a sane literal length (and would overflow 64 bits). */
 #define IMAP_MAX_LENGTH_DIGITS 20
 
-typedef struct {
-	GBytes *buf;
-	const guint8 *p;
-	gsize len;
-	gsize pos;
-} cursor;
+typedef imap_cursor cursor;
 
 static gboolean G_GNUC_PRINTF(3, 4) fail(GError **err, gsize pos, const char *fmt, ...)
 {
@@ -43,23 +39,9 @@ static gboolean G_GNUC_PRINTF(2, 3) fail_data(GError **err, const char *fmt, ...
 	return FALSE;
 }
 
-/* Decimal digits only, no sign, no overflow past `max`. */
 static gboolean parse_number(const char *s, gsize n, guint64 max, guint64 *out)
 {
-	guint64 v = 0;
-
-	if (n == 0)
-		return FALSE;
-	for (gsize i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return FALSE;
-		guint d = (guint)(s[i] - '0');
-		if (v > (max - d) / 10)
-			return FALSE;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return TRUE;
+	return imap_lex_number(s, n, max, out);
 }
 
 /* ---------------------------------------------------------------- framing */
@@ -181,41 +163,17 @@ GBytes *imap_value_bytes(const imap_value *v)
 	return g_bytes_new(d, n);
 }
 
-static int peek(const cursor *c)
-{
-	return c->pos < c->len ? c->p[c->pos] : -1;
-}
-
-static gboolean at_eol(const cursor *c)
-{
-	int ch = peek(c);
-
-	return ch < 0 || ch == '\r' || ch == '\n';
-}
-
-/* Servers are not supposed to send runs of spaces or tabs, but some do. */
-static void skip_spaces(cursor *c)
-{
-	while (peek(c) == ' ' || peek(c) == '\t')
-		c->pos++;
-}
-
 static gboolean expect_end(cursor *c, GError **err)
 {
-	if (peek(c) == '\r')
+	if (imap_lex_peek(c) == '\r')
 		c->pos++;
-	if (peek(c) != '\n')
+	if (imap_lex_peek(c) != '\n')
 		return c->pos >= c->len ? fail(err, c->pos, "missing CRLF")
-				       : fail(err, c->pos, "unexpected byte 0x%02x", peek(c));
+				       : fail(err, c->pos, "unexpected byte 0x%02x", imap_lex_peek(c));
 	c->pos++;
 	if (c->pos != c->len)
 		return fail(err, c->pos, "bytes after the end of the response");
 	return TRUE;
-}
-
-static gboolean is_atom_stop(int ch)
-{
-	return ch < 0 || ch <= ' ' || ch == 0x7f || ch == '(' || ch == ')' || ch == '{' || ch == '"';
 }
 
 /* Text up to the line end, for human-readable parts. NUL is never valid there. */
@@ -223,7 +181,7 @@ static char *read_text(cursor *c, GError **err)
 {
 	gsize start = c->pos;
 
-	while (!at_eol(c)) {
+	while (!imap_lex_at_eol(c)) {
 		if (c->p[c->pos] == '\0') {
 			fail(err, c->pos, "NUL byte in text");
 			return NULL;
@@ -233,34 +191,16 @@ static char *read_text(cursor *c, GError **err)
 	return g_strndup((const char *)c->p + start, c->pos - start);
 }
 
-/* An atom, where a "[...]" part may hold spaces and parentheses: BODY[HEADER.FIELDS (DATE)]<0>
- * is one item name. */
 static gboolean scan_atom(cursor *c, gsize *start, GError **err)
 {
-	*start = c->pos;
-	for (;;) {
-		int ch = peek(c);
-		if (ch == '[') {
-			gsize open = c->pos;
-			int depth = 0;
-			for (;;) {
-				ch = peek(c);
-				if (ch < 0 || ch == '\r' || ch == '\n' || ch == '\0')
-					return fail(err, open, "unterminated '[' in atom");
-				c->pos++;
-				if (ch == '[')
-					depth++;
-				else if (ch == ']' && --depth == 0)
-					break;
-			}
-			continue;
-		}
-		if (is_atom_stop(ch))
-			break;
-		c->pos++;
+	gsize bad;
+
+	switch (imap_lex_atom(c, start, &bad)) {
+	case -1:
+		return fail(err, bad, "unterminated '[' in atom");
+	case -2:
+		return fail(err, bad, "expected an atom");
 	}
-	if (c->pos == *start)
-		return fail(err, c->pos, "expected an atom");
 	return TRUE;
 }
 
@@ -283,12 +223,12 @@ static imap_value *parse_list(cursor *c, int depth, GError **err)
 	}
 	c->pos++;
 	for (;;) {
-		skip_spaces(c);
-		if (peek(c) == ')') {
+		imap_lex_skip_spaces(c);
+		if (imap_lex_peek(c) == ')') {
 			c->pos++;
 			break;
 		}
-		if (at_eol(c)) {
+		if (imap_lex_at_eol(c)) {
 			fail(err, open, "unbalanced parentheses: '(' never closed");
 			goto out;
 		}
@@ -322,35 +262,19 @@ out:
 /* Two passes: find the end and the unescaped length, then copy once. */
 static imap_value *parse_quoted(cursor *c, GError **err)
 {
-	gsize open = c->pos, n = 0;
-	gsize i = c->pos + 1;
+	gsize end, n, bad;
 
-	for (;;) {
-		int ch = i < c->len ? c->p[i] : -1;
-		if (ch < 0 || ch == '\r' || ch == '\n') {
-			fail(err, open, "unterminated quoted string");
-			return NULL;
-		}
-		if (ch == '\0') {
-			fail(err, i, "NUL byte in quoted string");
-			return NULL;
-		}
-		i++;
-		if (ch == '"')
-			break;
-		/* Any other backslash is kept as is: servers write "\Seen"-style text unescaped. */
-		if (ch == '\\' && i < c->len && (c->p[i] == '\\' || c->p[i] == '"'))
-			i++;
-		n++;
+	switch (imap_lex_quoted_span(c, &end, &n, &bad)) {
+	case -1:
+		fail(err, bad, "unterminated quoted string");
+		return NULL;
+	case -2:
+		fail(err, bad, "NUL byte in quoted string");
+		return NULL;
 	}
 	imap_value *v = value_new_inline(IMAP_V_STRING, n);
-	char *out = v->str;
-	for (gsize j = c->pos + 1; j < i - 1; j++) {
-		if (c->p[j] == '\\' && (c->p[j + 1] == '\\' || c->p[j + 1] == '"'))
-			j++;
-		*out++ = (char)c->p[j];
-	}
-	c->pos = i;
+	imap_lex_unquote(c, end, v->str);
+	c->pos = end;
 	return v;
 }
 
@@ -359,11 +283,11 @@ static imap_value *parse_literal(cursor *c, GError **err)
 {
 	gsize open = c->pos;
 
-	if (peek(c) == '~')
+	if (imap_lex_peek(c) == '~')
 		c->pos++;
 	c->pos++; /* '{' */
 	gsize digits = c->pos;
-	while (peek(c) >= '0' && peek(c) <= '9')
+	while (imap_lex_peek(c) >= '0' && imap_lex_peek(c) <= '9')
 		c->pos++;
 	guint64 n;
 	if (c->pos - digits > IMAP_MAX_LENGTH_DIGITS ||
@@ -371,16 +295,16 @@ static imap_value *parse_literal(cursor *c, GError **err)
 		fail(err, open, "bad literal length");
 		return NULL;
 	}
-	if (peek(c) == '+')
+	if (imap_lex_peek(c) == '+')
 		c->pos++;
-	if (peek(c) != '}') {
+	if (imap_lex_peek(c) != '}') {
 		fail(err, c->pos, "bad literal length");
 		return NULL;
 	}
 	c->pos++;
-	if (peek(c) == '\r')
+	if (imap_lex_peek(c) == '\r')
 		c->pos++;
-	if (peek(c) != '\n') {
+	if (imap_lex_peek(c) != '\n') {
 		fail(err, c->pos, "literal length not followed by CRLF");
 		return NULL;
 	}
@@ -404,7 +328,7 @@ static imap_value *parse_literal(cursor *c, GError **err)
 
 static imap_value *parse_value(cursor *c, int depth, GError **err)
 {
-	int ch = peek(c);
+	int ch = imap_lex_peek(c);
 
 	if (ch == '(')
 		return parse_list(c, depth, err);
@@ -416,11 +340,11 @@ static imap_value *parse_value(cursor *c, int depth, GError **err)
 		fail(err, c->pos, "unbalanced parentheses: unexpected ')'");
 		return NULL;
 	}
-	if (at_eol(c)) {
+	if (imap_lex_at_eol(c)) {
 		fail(err, c->pos, "expected a value");
 		return NULL;
 	}
-	if (is_atom_stop(ch)) {
+	if (imap_lex_is_atom_stop(ch)) {
 		fail(err, c->pos, "unexpected byte 0x%02x", ch);
 		return NULL;
 	}
@@ -448,6 +372,7 @@ void imap_response_free(imap_response *r)
 	g_free(r->keyword);
 	if (r->args)
 		g_ptr_array_unref(r->args);
+	imap_fetch_free(r->fetch);
 	g_free(r);
 }
 
@@ -471,7 +396,7 @@ static char *read_word(cursor *c, gboolean stop_at_bracket)
 {
 	gsize start = c->pos;
 
-	while (!is_atom_stop(peek(c)) && !(stop_at_bracket && peek(c) == '['))
+	while (!imap_lex_is_atom_stop(imap_lex_peek(c)) && !(stop_at_bracket && imap_lex_peek(c) == '['))
 		c->pos++;
 	return g_strndup((const char *)c->p + start, c->pos - start);
 }
@@ -479,22 +404,22 @@ static char *read_word(cursor *c, gboolean stop_at_bracket)
 /* resp-text: optional "[CODE args]" then human text. */
 static gboolean parse_resp_text(cursor *c, imap_response *r, GError **err)
 {
-	skip_spaces(c);
-	if (peek(c) == '[') {
+	imap_lex_skip_spaces(c);
+	if (imap_lex_peek(c) == '[') {
 		gsize open = c->pos;
 		c->pos++;
 		gsize start = c->pos;
-		while (!at_eol(c) && peek(c) != ' ' && peek(c) != ']' && peek(c) != '\0')
+		while (!imap_lex_at_eol(c) && imap_lex_peek(c) != ' ' && imap_lex_peek(c) != ']' && imap_lex_peek(c) != '\0')
 			c->pos++;
 		if (c->pos == start)
 			return fail(err, c->pos, "empty response code");
 		r->code = g_ascii_strup((const char *)c->p + start, (gssize)(c->pos - start));
-		skip_spaces(c);
+		imap_lex_skip_spaces(c);
 		start = c->pos;
 		int depth = 1;
 		gboolean quoted = FALSE;
 		for (;;) {
-			int ch = peek(c);
+			int ch = imap_lex_peek(c);
 			if (ch < 0 || ch == '\r' || ch == '\n')
 				return fail(err, open, "unterminated response code");
 			if (ch == '\0')
@@ -520,7 +445,7 @@ static gboolean parse_resp_text(cursor *c, imap_response *r, GError **err)
 		if (end > start)
 			r->code_arg = g_strndup((const char *)c->p + start, end - start);
 		c->pos++; /* ']' */
-		skip_spaces(c);
+		imap_lex_skip_spaces(c);
 	}
 	r->text = read_text(c, err);
 	return r->text != NULL;
@@ -529,8 +454,8 @@ static gboolean parse_resp_text(cursor *c, imap_response *r, GError **err)
 static gboolean parse_args(cursor *c, imap_response *r, GError **err)
 {
 	for (;;) {
-		skip_spaces(c);
-		if (at_eol(c))
+		imap_lex_skip_spaces(c);
+		if (imap_lex_at_eol(c))
 			return TRUE;
 		imap_value *v = parse_value(c, 0, err);
 		if (!v)
@@ -541,18 +466,18 @@ static gboolean parse_args(cursor *c, imap_response *r, GError **err)
 
 static gboolean parse_untagged(cursor *c, imap_response *r, GError **err)
 {
-	skip_spaces(c);
-	int ch = peek(c);
+	imap_lex_skip_spaces(c);
+	int ch = imap_lex_peek(c);
 	if (ch >= '0' && ch <= '9') {
 		gsize start = c->pos;
-		while (peek(c) >= '0' && peek(c) <= '9')
+		while (imap_lex_peek(c) >= '0' && imap_lex_peek(c) <= '9')
 			c->pos++;
 		guint64 n;
 		if (!parse_number((const char *)c->p + start, c->pos - start, G_MAXUINT32, &n))
 			return fail(err, start, "message number out of range");
 		r->has_number = TRUE;
 		r->number = (guint32)n;
-		skip_spaces(c);
+		imap_lex_skip_spaces(c);
 		g_autofree char *kw = read_word(c, FALSE);
 		if (!*kw)
 			return fail(err, c->pos, "missing keyword after message number");
@@ -575,7 +500,7 @@ static gboolean parse_tagged(cursor *c, imap_response *r, GError **err)
 	r->tag = read_word(c, FALSE);
 	if (!*r->tag)
 		return fail(err, c->pos, "missing tag");
-	skip_spaces(c);
+	imap_lex_skip_spaces(c);
 	g_autofree char *word = read_word(c, TRUE);
 	g_autofree char *up = g_ascii_strup(word, -1);
 	r->status = status_from_word(up);
@@ -585,6 +510,23 @@ static gboolean parse_tagged(cursor *c, imap_response *r, GError **err)
 }
 
 imap_response *imap_response_parse(GBytes *buf, GError **err)
+{
+	imap_fetch *f = imap_fetch_decode_direct(buf);
+
+	if (!f)
+		return imap_response_parse_tree(buf, err);
+	imap_response *r = g_new0(imap_response, 1);
+
+	r->kind = IMAP_RESP_UNTAGGED;
+	r->has_number = TRUE;
+	r->number = f->seq;
+	r->keyword = g_strdup("FETCH");
+	r->args = g_ptr_array_new_with_free_func(value_free);
+	r->fetch = f;
+	return r;
+}
+
+imap_response *imap_response_parse_tree(GBytes *buf, GError **err)
 {
 	cursor c = { .buf = buf };
 
@@ -633,10 +575,8 @@ static char *value_dup_nstring(const imap_value *v)
 	return g_strndup(d, n);
 }
 
-static void address_free(gpointer p)
+void imap_address_free(imap_address *a)
 {
-	imap_address *a = p;
-
 	g_free(a->name);
 	g_free(a->mailbox);
 	g_free(a->host);
@@ -647,7 +587,7 @@ static void address_free(gpointer p)
  * address lists are skipped: a quirky server should cost a display name, not the listing. */
 static GPtrArray *address_list(const imap_value *v)
 {
-	GPtrArray *out = g_ptr_array_new_with_free_func(address_free);
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)imap_address_free);
 
 	if (!v || v->type != IMAP_V_LIST)
 		return out;
@@ -702,6 +642,10 @@ void imap_fetch_free(imap_fetch *f)
 {
 	if (!f)
 		return;
+	if (f->extra_refs) {
+		f->extra_refs--;
+		return;
+	}
 	g_free(f->flags);
 	imap_envelope_free(f->envelope);
 	if (f->body)
@@ -848,6 +792,10 @@ imap_fetch *imap_fetch_from_response(const imap_response *r, GError **err)
 	if (r->kind != IMAP_RESP_UNTAGGED || !r->has_number || g_strcmp0(r->keyword, "FETCH") != 0) {
 		fail_data(err, "not a FETCH response");
 		return NULL;
+	}
+	if (r->fetch) {
+		r->fetch->extra_refs++;
+		return r->fetch;
 	}
 	const imap_value *list = r->args->len ? r->args->pdata[0] : NULL;
 	if (!list || list->type != IMAP_V_LIST) {

@@ -52,7 +52,11 @@ static char *format_addresses(const GPtrArray *list, char **first_name)
 			g_string_free(out, TRUE);
 		return NULL;
 	}
-	return g_string_free(out, FALSE);
+	/* Kept in the index and the tree: no spare capacity. */
+	char *s = g_strndup(out->str, out->len);
+
+	g_string_free(out, TRUE);
+	return s;
 }
 
 static char *uid_string(guint32 uid)

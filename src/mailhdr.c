@@ -3,6 +3,7 @@
  * lenient options, a UTF-8 + NFC guarantee, RFC 5322's rules for obsolete dates that GMime
  * reads differently, and a plausibility window for dates. */
 #include "mailhdr.h"
+#include "memo.h"
 #include "name.h"
 
 #include <stdlib.h>
@@ -46,31 +47,9 @@ static void mailhdr_pin_charsets_of(const char *raw)
 	}
 }
 
-/* Senders and thread subjects come back again and again in a mailbox, and each encoded word
- * costs GMime an iconv_open: the decodings of recent values are remembered (all forgotten
- * at once when the table is full, which keeps it simple and bounded). */
+/* Each encoded word costs GMime an iconv_open; senders and thread subjects recur. */
 #define MAILHDR_MEMO_MAX 4096
-typedef enum { MEMO_TEXT, MEMO_PHRASE } MailhdrMemoKind;
-static GMutex mailhdr_memo_lock;
-static GHashTable *mailhdr_memo[2]; /* raw -> decoded */
-
-static char *mailhdr_memo_get(MailhdrMemoKind kind, const char *raw)
-{
-	g_mutex_lock(&mailhdr_memo_lock);
-	char *hit = g_strdup(g_hash_table_lookup(mailhdr_memo[kind], raw));
-	g_mutex_unlock(&mailhdr_memo_lock);
-	return hit;
-}
-
-static char *mailhdr_memo_put(MailhdrMemoKind kind, const char *raw, char *decoded)
-{
-	g_mutex_lock(&mailhdr_memo_lock);
-	if (g_hash_table_size(mailhdr_memo[kind]) >= MAILHDR_MEMO_MAX)
-		g_hash_table_remove_all(mailhdr_memo[kind]);
-	g_hash_table_replace(mailhdr_memo[kind], g_strdup(raw), g_strdup(decoded));
-	g_mutex_unlock(&mailhdr_memo_lock);
-	return decoded;
-}
+static mf_memo *mailhdr_memo_text, *mailhdr_memo_phrase;
 
 static gpointer mailhdr_init_once(gpointer unused)
 {
@@ -85,8 +64,8 @@ static gpointer mailhdr_init_once(gpointer unused)
 	g_mime_parser_options_set_parameter_compliance_mode(mailhdr_options, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_fallback_charsets(mailhdr_options, fallback);
 	mailhdr_pinned = g_hash_table_new(g_str_hash, g_str_equal);
-	for (int k = 0; k < 2; k++)
-		mailhdr_memo[k] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	mailhdr_memo_text = mf_memo_new(MAILHDR_MEMO_MAX);
+	mailhdr_memo_phrase = mf_memo_new(MAILHDR_MEMO_MAX);
 	for (const char **c = fallback; *c; c++)
 		mailhdr_pin_charset(*c, strlen(*c));
 	return NULL;
@@ -145,12 +124,12 @@ char *mf_decode_text(const char *raw)
 	if (mailhdr_is_plain(raw))
 		return g_strstrip(g_strdup(raw));
 	mf_mailhdr_init();
-	char *known = mailhdr_memo_get(MEMO_TEXT, raw);
+	char *known = mf_memo_get(mailhdr_memo_text, raw);
 	if (known)
 		return known;
 	mailhdr_pin_charsets_of(raw);
 	unfolded = g_mime_utils_header_unfold(raw);
-	return mailhdr_memo_put(MEMO_TEXT, raw,
+	return mf_memo_put(mailhdr_memo_text, raw,
 				mailhdr_clean_utf8(g_mime_utils_header_decode_text(mailhdr_options, unfolded)));
 }
 
@@ -189,7 +168,7 @@ char *mf_decode_phrase(const char *raw)
 	if (!strchr(raw, '"') && mailhdr_is_plain(raw))
 		return g_strstrip(g_strdup(raw));
 	mf_mailhdr_init();
-	char *known = mailhdr_memo_get(MEMO_PHRASE, raw);
+	char *known = mf_memo_get(mailhdr_memo_phrase, raw);
 	if (known)
 		return known;
 	mailhdr_pin_charsets_of(raw);
@@ -197,7 +176,7 @@ char *mf_decode_phrase(const char *raw)
 	unfolded = g_mime_utils_header_unfold(utf8);
 	g_strstrip(unfolded);
 	unquoted = mailhdr_unquote_whole(unfolded);
-	return mailhdr_memo_put(MEMO_PHRASE, raw,
+	return mf_memo_put(mailhdr_memo_phrase, raw,
 				mailhdr_clean_utf8(g_mime_utils_header_decode_text(mailhdr_options, unquoted)));
 }
 

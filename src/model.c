@@ -258,7 +258,9 @@ static mf_node *msg_node_new(mf_model *m, mf_node *dir, mf_msg_meta *meta, char 
 	n->meta = meta;
 	n->msg_uidvalidity = uidvalidity;
 	/* meta->id, not the uid: a POP3 backend's uid is only an ordinal, its id the UIDL. */
-	n->body_key = g_strdup_printf("%s\x1f%u\x1f%s", dir->folder->raw, uidvalidity, meta->id);
+	char epoch[16];
+	g_snprintf(epoch, sizeof epoch, "%u", uidvalidity);
+	n->body_key = g_strconcat(dir->folder->raw, "\x1f", epoch, "\x1f", meta->id, NULL);
 	n->ino = ((guint64)(0x80000000U | base) << 32) | meta->uid;
 	mf_node *clash = g_hash_table_lookup(m->by_ino, &n->ino);
 	if (clash)
@@ -441,9 +443,12 @@ static void stream_add(guint32 uidvalidity, GPtrArray *metas, gpointer user_data
 	for (guint i = 0; i < metas->len; i++)
 		names[i] = mf_make_message_name(metas->pdata[i]);
 	g_mutex_lock(&m->lock);
+	/* Nodes of another epoch (from a listing that failed) stay as they are until the whole
+	 * listing is merged; this stream then cannot be the listing. */
 	if (dir->msgs->len && dir->uidvalidity != uidvalidity)
 		dir->stream_dirty = TRUE;
-	dir->uidvalidity = uidvalidity;
+	else
+		dir->uidvalidity = uidvalidity;
 	guint32 base = msg_base(m, dir, uidvalidity);
 	for (guint i = 0; i < metas->len; i++) {
 		mf_msg_meta *meta = metas->pdata[i];
@@ -544,10 +549,12 @@ static mf_listing *fetch_listing(mf_model *m, mf_node *dir, gboolean stream, GEr
 	g_mutex_unlock(&m->lock);
 	mf_listing *l = b->ops->list_messages_streamed(b, dir->folder, &sink, err);
 	g_mutex_lock(&m->lock);
-	gboolean dirty = dir->stream_dirty;
+	gboolean dirty = dir->stream_dirty ||
+			 (l && dir->msgs->len && dir->uidvalidity != l->uidvalidity);
 	g_mutex_unlock(&m->lock);
 	if (l && l->all_in_sink && dirty) {
-		mf_log_debug("%s: listing again: the streamed one was out of order", dir->folder->path);
+		mf_log_debug("%s: listing again: the streamed one was out of order or of another epoch",
+			     dir->folder->path);
 		mf_listing_free(l);
 		l = b->ops->list_messages(b, dir->folder, err);
 	}
@@ -599,6 +606,7 @@ static gboolean ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, gbool
 	g_autoptr(GPtrArray) q = g_ptr_array_new_with_free_func((GDestroyNotify)pending_notify_free);
 	g_mutex_lock(&m->lock);
 	if (l->all_in_sink) {
+		dir->uidvalidity = l->uidvalidity; /* an empty folder streams nothing */
 		dir->loaded = TRUE;
 		dir->loaded_at = g_get_monotonic_time();
 	} else {

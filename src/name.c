@@ -343,7 +343,8 @@ char *mf_make_message_name(const mf_msg_meta *m)
 	 * slip out if that ever changes. */
 	if (out->str[0] == '.' || out->str[0] == '-')
 		out->str[0] = '_';
-	return g_string_free(g_steal_pointer(&out), FALSE);
+	/* Kept for the life of the mount, ten thousand at a time: no spare capacity. */
+	return g_strndup(out->str, out->len);
 }
 
 static gboolean name_needs_escape(gunichar c)

@@ -33,6 +33,31 @@ typedef struct {
 	guint64 off, len;
 } fake_fetch;
 
+/* How the optional streamed listing (list_messages_streamed) behaves; see fake_use_streaming.
+ * The listing is a sequence of steps: its batches in order, with the size verdict (if any)
+ * inserted before batch `verdict_at`. With `gated`, step i waits for fake_stream_release to
+ * have opened more than i gates, so a test can look at the model between any two steps. */
+enum { FAKE_VERDICT_NONE, FAKE_VERDICT_HONEST, FAKE_VERDICT_WRONG };
+typedef struct {
+	guint batch;          /* messages per sink->add (0: all in one) */
+	gboolean own_thread;  /* deliver every step from a thread of the fake's own (joined) */
+	gboolean gated;
+	int verdict;          /* FAKE_VERDICT_*: no sizes_checked call, NULL, or a wrong meta */
+	guint32 wrong_uid;    /* the message sizes_checked names when WRONG (0: the first) */
+	guint verdict_at;     /* index of the batch the verdict comes before (>= count: last) */
+	gboolean all_in_sink; /* return an empty listing that claims the sink holds it all */
+	gint swap_batch;      /* >= 0: batch swap_batch+1 is delivered before batch swap_batch */
+	gint uv_change_at;    /* >= 0: batches before it carry first_uv, later ones later_uv */
+	guint32 first_uv, later_uv; /* 0: the folder's */
+	gint fail_after;      /* >= 0: fail (MF_ERR_NET) after this many batches */
+	guint32 phantom_uid;  /* != 0: also stream this message, which the returned listing lacks */
+} fake_stream_opts;
+
+G_GNUC_UNUSED static const fake_stream_opts fake_stream_defaults = {
+	.batch = 4, .verdict = FAKE_VERDICT_HONEST, .swap_batch = -1, .uv_change_at = -1,
+	.fail_after = -1,
+};
+
 typedef struct {
 	mf_backend base;
 	GMutex lock;
@@ -48,6 +73,13 @@ typedef struct {
 	guint fetch_many_done;
 	guint fetch_many_bodies;
 	GPtrArray *fetch_many_uids; /* GArray of guint32 per fetch_many call */
+	/* the streamed listing (fake_use_streaming) */
+	fake_stream_opts stream;
+	guint list_streamed_calls;
+	guint list_streamed_done;  /* calls that returned */
+	guint fetch_ranges_calls;
+	guint stream_released;     /* gates opened (G_MAXUINT: all) */
+	guint stream_steps;        /* steps done in the current call */
 } fake_backend;
 
 #define FAKE(b) ((fake_backend *)(b))
@@ -236,6 +268,180 @@ static gboolean fake_fetch_many(mf_backend *b, const mf_folder *f, guint32 uidva
 	return TRUE;
 }
 
+/* ---- the streamed listing ---- */
+
+/* Step `step` (counted over every streamed call) may run once more than `step` gates are open. */
+static void fake_stream_gate(fake_backend *fb, guint step)
+{
+	gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+	g_mutex_lock(&fb->lock);
+	while (fb->stream.gated && fb->stream_released <= step)
+		if (!g_cond_wait_until(&fb->changed, &fb->lock, until))
+			g_error("fake stream: gate %u not opened within 10 s", step);
+	g_mutex_unlock(&fb->lock);
+}
+
+static void fake_stream_step_done(fake_backend *fb)
+{
+	g_mutex_lock(&fb->lock);
+	fb->stream_steps++;
+	g_cond_broadcast(&fb->changed);
+	g_mutex_unlock(&fb->lock);
+}
+
+typedef struct {
+	fake_backend *fb;
+	const mf_listing_sink *sink;
+	fake_stream_opts o;
+	GPtrArray *metas; /* mf_msg_meta*, what is streamed, ascending uid */
+	guint32 uv;       /* the folder's when the call began */
+	GError *error;
+} fake_stream_run;
+
+static void fake_stream_verdict(fake_stream_run *r)
+{
+	if (r->o.verdict == FAKE_VERDICT_HONEST) {
+		r->sink->sizes_checked(NULL, r->sink->user_data);
+		return;
+	}
+	g_assert_cmpuint(r->metas->len, >, 0);
+	const mf_msg_meta *pick = r->metas->pdata[0];
+	for (guint i = 0; i < r->metas->len; i++)
+		if (((mf_msg_meta *)r->metas->pdata[i])->uid == r->o.wrong_uid)
+			pick = r->metas->pdata[i];
+	g_autoptr(mf_msg_meta) wrong = mf_msg_meta_copy(pick);
+	r->sink->sizes_checked(wrong, r->sink->user_data);
+}
+
+static gpointer fake_stream_steps(gpointer data)
+{
+	fake_stream_run *r = data;
+	fake_backend *fb = r->fb;
+	guint n = r->metas->len, per = r->o.batch ? r->o.batch : MAX(n, 1);
+	guint nb = (n + per - 1) / per;
+	gboolean verdict_due = r->o.verdict != FAKE_VERDICT_NONE;
+
+	g_mutex_lock(&fb->lock);
+	guint step = fb->stream_steps;
+	g_mutex_unlock(&fb->lock);
+	for (guint k = 0; k <= nb; k++) {
+		if (verdict_due && k == MIN(r->o.verdict_at, nb)) {
+			fake_stream_gate(fb, step++);
+			fake_stream_verdict(r);
+			fake_stream_step_done(fb);
+			verdict_due = FALSE;
+		}
+		if (k == nb)
+			break;
+		/* A failure is a step too: it waits for its gate. */
+		fake_stream_gate(fb, step++);
+		if (r->o.fail_after >= 0 && k >= (guint)r->o.fail_after) {
+			g_set_error(&r->error, MF_ERROR, MF_ERR_NET, "fake: connection lost while listing");
+			return NULL;
+		}
+		guint b = k;
+		if (r->o.swap_batch >= 0 && (guint)r->o.swap_batch + 1 < nb) {
+			if (k == (guint)r->o.swap_batch)
+				b = k + 1;
+			else if (k == (guint)r->o.swap_batch + 1)
+				b = k - 1;
+		}
+		/* Like the IMAP backend: the array is the callee's to read, the metas its to keep. */
+		GPtrArray *batch = g_ptr_array_new();
+		for (guint i = b * per; i < MIN(n, (b + 1) * per); i++)
+			g_ptr_array_add(batch, mf_msg_meta_copy(r->metas->pdata[i]));
+		guint32 uv = r->o.uv_change_at < 0 ? 0 :
+			     k < (guint)r->o.uv_change_at ? r->o.first_uv : r->o.later_uv;
+		if (!uv)
+			uv = r->uv;
+		r->sink->add(uv, batch, r->sink->user_data);
+		g_ptr_array_unref(batch);
+		fake_stream_step_done(fb);
+	}
+	return NULL;
+}
+
+static gint fake_cmp_meta_uid(gconstpointer a, gconstpointer b)
+{
+	const mf_msg_meta *x = *(mf_msg_meta *const *)a, *y = *(mf_msg_meta *const *)b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static mf_listing *fake_list_messages_streamed(mf_backend *b, const mf_folder *f,
+					       const mf_listing_sink *sink, GError **err)
+{
+	fake_backend *fb = FAKE(b);
+	fake_stream_run r = { .fb = fb, .sink = sink };
+
+	g_mutex_lock(&fb->lock);
+	fb->list_streamed_calls++;
+	r.o = fb->stream;
+	fake_folder *ff = fake_find_folder_locked(fb, f->raw);
+	if (!ff || !ff->selectable) {
+		g_mutex_unlock(&fb->lock);
+		g_set_error(err, MF_ERROR, MF_ERR_NOT_FOUND, "fake: no folder %s", f->raw);
+		return NULL;
+	}
+	r.uv = ff->uidvalidity;
+	r.metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+	for (guint i = 0; i < ff->msgs->len; i++)
+		g_ptr_array_add(r.metas, fake_meta_locked(ff->msgs->pdata[i]));
+	g_mutex_unlock(&fb->lock);
+	if (r.o.phantom_uid) {
+		mf_msg_meta *ph = mf_msg_meta_new();
+		ph->uid = r.o.phantom_uid;
+		ph->id = g_strdup_printf("%u", ph->uid);
+		ph->size = 123;
+		ph->date = ph->internaldate = 1764000000;
+		ph->from_name = g_strdup("Phantom");
+		ph->from = g_strdup("Phantom");
+		ph->subject = g_strdup("expunged while listed");
+		g_ptr_array_add(r.metas, ph);
+		g_ptr_array_sort(r.metas, fake_cmp_meta_uid);
+	}
+
+	if (r.o.own_thread)
+		g_thread_join(g_thread_new("fake-stream", fake_stream_steps, &r));
+	else
+		fake_stream_steps(&r);
+	g_ptr_array_unref(r.metas);
+
+	mf_listing *l = NULL;
+	if (r.error) {
+		g_propagate_error(err, r.error);
+	} else {
+		/* The truth is the folder as it is now, as a server would report it at the end. */
+		g_mutex_lock(&fb->lock);
+		l = g_new0(mf_listing, 1);
+		l->uidvalidity = ff->uidvalidity;
+		l->all_in_sink = r.o.all_in_sink;
+		l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+		for (guint i = 0; i < ff->msgs->len && !l->all_in_sink; i++)
+			g_ptr_array_add(l->msgs, fake_meta_locked(ff->msgs->pdata[i]));
+		g_mutex_unlock(&fb->lock);
+	}
+	g_mutex_lock(&fb->lock);
+	fb->list_streamed_done++;
+	g_cond_broadcast(&fb->changed);
+	g_mutex_unlock(&fb->lock);
+	return l;
+}
+
+static gboolean fake_fetch_ranges(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
+				  GPtrArray *metas, const guint64 *offs, const guint64 *lens,
+				  GBytes **results, GError **err)
+{
+	fake_backend *fb = FAKE(b);
+
+	g_mutex_lock(&fb->lock);
+	fb->fetch_ranges_calls++;
+	g_mutex_unlock(&fb->lock);
+	for (guint i = 0; i < metas->len; i++)
+		results[i] = fake_fetch_op(b, f, uidvalidity, metas->pdata[i], offs[i], lens[i], NULL);
+	return TRUE;
+}
+
 static void fake_fetch_clear(fake_fetch *f)
 {
 	g_free(f->raw);
@@ -267,6 +473,17 @@ static const mf_backend_ops fake_ops_no_many = {
 	.list_folders = fake_list_folders,
 	.list_messages = fake_list_messages,
 	.fetch = fake_fetch_op,
+	.free = fake_free,
+};
+
+static const mf_backend_ops fake_ops_streamed = {
+	.name = "fake-streamed",
+	.list_folders = fake_list_folders,
+	.list_messages = fake_list_messages,
+	.list_messages_streamed = fake_list_messages_streamed,
+	.fetch = fake_fetch_op,
+	.fetch_many = fake_fetch_many,
+	.fetch_ranges = fake_fetch_ranges,
 	.free = fake_free,
 };
 
@@ -380,4 +597,50 @@ G_GNUC_UNUSED static mf_node *fake_node_by_uid(mf_node *dir, guint32 uid)
 			return n;
 	}
 	return NULL;
+}
+
+/* From now on the backend also has list_messages_streamed (behaving as `o` says) and
+ * fetch_ranges, like the IMAP backend. */
+G_GNUC_UNUSED static void fake_use_streaming(fake_backend *fb, const fake_stream_opts *o)
+{
+	g_mutex_lock(&fb->lock);
+	fb->base.ops = &fake_ops_streamed;
+	fb->stream = *o;
+	g_mutex_unlock(&fb->lock);
+}
+
+/* Open `n` more gates of a gated streamed listing (G_MAXUINT: all, for good). */
+G_GNUC_UNUSED static void fake_stream_release(fake_backend *fb, guint n)
+{
+	g_mutex_lock(&fb->lock);
+	fb->stream_released = n == G_MAXUINT || fb->stream_released > G_MAXUINT - 1 - n ?
+				      G_MAXUINT : fb->stream_released + n;
+	g_cond_broadcast(&fb->changed);
+	g_mutex_unlock(&fb->lock);
+}
+
+/* Wait (up to 10 s) until `n` steps of streamed listings are done, counted over all calls. */
+G_GNUC_UNUSED static gboolean fake_stream_wait_steps(fake_backend *fb, guint n)
+{
+	gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+	g_mutex_lock(&fb->lock);
+	while (fb->stream_steps < n && g_cond_wait_until(&fb->changed, &fb->lock, until))
+		;
+	gboolean ok = fb->stream_steps >= n;
+	g_mutex_unlock(&fb->lock);
+	return ok;
+}
+
+/* Wait (up to 10 s) until `n` streamed listing calls have returned. */
+G_GNUC_UNUSED static gboolean fake_stream_wait_done(fake_backend *fb, guint n)
+{
+	gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+	g_mutex_lock(&fb->lock);
+	while (fb->list_streamed_done < n && g_cond_wait_until(&fb->changed, &fb->lock, until))
+		;
+	gboolean ok = fb->list_streamed_done >= n;
+	g_mutex_unlock(&fb->lock);
+	return ok;
 }

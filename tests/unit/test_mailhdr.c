@@ -279,6 +279,131 @@ static void test_block_empty(void)
 	g_assert_null(m->date_raw);
 }
 
+/* ---- remembered decodings ---- */
+
+/* The same encoded value decoded again gives the same text, each time a string of its own. */
+static void test_memo_repeat(void)
+{
+	static const struct {
+		gboolean phrase;
+		const char *raw, *want;
+	} cases[] = {
+		{ FALSE, "=?UTF-8?B?w6lkaXRpb24=?= =?UTF-8?Q?_sp=C3=A9ciale?=", "\xc3\xa9" "dition sp\xc3\xa9" "ciale" },
+		{ FALSE, "Re: =?utf-8?q?=CE=91=CF=81=CF=87=CE=B5=CE=AF=CE=B1?=",
+		  "Re: \xce\x91\xcf\x81\xcf\x87\xce\xb5\xce\xaf\xce\xb1" },
+		{ FALSE, "=?UTF-8?Q?Lunch?=\r\n =?UTF-8?Q?_on_Friday?=", "Lunch on Friday" },
+		{ FALSE, "\x93quoted\x94", "\xe2\x80\x9cquoted\xe2\x80\x9d" },
+		{ FALSE, "=?utf-8?q?e=CC=81?=", "\xc3\xa9" },
+		{ TRUE, "=?UTF-8?Q?J=C3=B6rg_M=C3=BCller?=", "J\xc3\xb6rg M\xc3\xbcller" },
+		{ TRUE, "\"Doe, John\"", "Doe, John" },
+		{ TRUE, "\"Bob \\\"The\\\" Builder\"", "Bob \"The\" Builder" },
+		{ TRUE, "J\xf6rg", "J\xc3\xb6rg" },
+		{ TRUE, "\"\"", "" },
+	};
+
+	for (guint round = 0; round < 3; round++)
+		for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+			char *a = cases[i].phrase ? mf_decode_phrase(cases[i].raw) : mf_decode_text(cases[i].raw);
+			char *b = cases[i].phrase ? mf_decode_phrase(cases[i].raw) : mf_decode_text(cases[i].raw);
+
+			g_assert_cmpstr(a, ==, cases[i].want);
+			g_assert_cmpstr(b, ==, cases[i].want);
+			g_assert_true(a != b);
+			/* A caller may change or free its copy: the next one is untouched. */
+			if (*a)
+				a[0] = '#';
+			g_free(a);
+			g_free(b);
+		}
+}
+
+/* Text and phrase decodings of one raw value are remembered apart. */
+static void test_memo_kinds(void)
+{
+	const char *raw = "\"Doe, =?utf-8?q?J=C3=B6rg?= memo\"";
+
+	for (guint round = 0; round < 3; round++) {
+		g_autofree char *p = mf_decode_phrase(raw);
+		g_autofree char *t = mf_decode_text(raw);
+		g_autofree char *p2 = mf_decode_phrase(raw);
+
+		g_assert_cmpstr(p, ==, "Doe, J\xc3\xb6rg memo");
+		g_assert_cmpstr(t, ==, "\"Doe, J\xc3\xb6rg memo\"");
+		g_assert_cmpstr(p2, ==, p);
+	}
+}
+
+static char *memo_raw(gboolean phrase, guint i)
+{
+	return phrase ? g_strdup_printf("=?iso-8859-1?q?J=F6rg_%u?=", i) :
+			g_strdup_printf("=?utf-8?q?caf=C3=A9_n=C2=B0?= %u", i);
+}
+
+static char *memo_want(gboolean phrase, guint i)
+{
+	return phrase ? g_strdup_printf("J\xc3\xb6rg %u", i) : g_strdup_printf("caf\xc3\xa9 n\xc2\xb0 %u", i);
+}
+
+/* More distinct values than the memo holds (4096): still right when it is cleared, right for
+ * a value decoded before and after a clearing, and right for one asked for all along. */
+static void test_memo_overflow(void)
+{
+	const guint n = 4096 * 2 + 100;
+
+	for (int phrase = 0; phrase < 2; phrase++) {
+		for (guint pass = 0; pass < 2; pass++)
+			for (guint i = 0; i < n; i++) {
+				g_autofree char *raw = memo_raw(phrase, i), *want = memo_want(phrase, i);
+				g_autofree char *got = phrase ? mf_decode_phrase(raw) : mf_decode_text(raw);
+
+				g_assert_cmpstr(got, ==, want);
+				if (i % 97 == 0) {
+					g_autofree char *hot = phrase ? mf_decode_phrase("=?utf-8?q?Hot_=E2=98=95?=") :
+									mf_decode_text("=?utf-8?q?Hot_=E2=98=95?=");
+					g_assert_cmpstr(hot, ==, "Hot \xe2\x98\x95");
+				}
+			}
+	}
+}
+
+typedef struct {
+	guint first, count;
+	gboolean ok;
+} memo_job;
+
+static gpointer memo_worker(gpointer p)
+{
+	memo_job *j = p;
+
+	j->ok = TRUE;
+	for (guint k = 0; k < 2; k++)
+		for (guint i = j->first; i < j->first + j->count; i++) {
+			gboolean phrase = (i + k) % 2;
+			g_autofree char *raw = memo_raw(phrase, i), *want = memo_want(phrase, i);
+			g_autofree char *got = phrase ? mf_decode_phrase(raw) : mf_decode_text(raw);
+
+			if (g_strcmp0(got, want) != 0)
+				j->ok = FALSE;
+		}
+	return NULL;
+}
+
+/* Several threads filling, hitting and clearing the memo at once (overlapping values). */
+static void test_memo_threads(void)
+{
+	memo_job jobs[4];
+	GThread *t[4];
+
+	for (guint i = 0; i < 4; i++) {
+		jobs[i] = (memo_job){ 20000 + i * 1500, 3000, FALSE };
+		t[i] = g_thread_new("memo", memo_worker, &jobs[i]);
+	}
+	for (guint i = 0; i < 4; i++) {
+		g_thread_join(t[i]);
+		g_assert_true(jobs[i].ok);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -298,5 +423,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/mailhdr/block/groups", test_block_groups);
 	g_test_add_func("/mailhdr/block/sender-fallbacks", test_block_sender_fallbacks);
 	g_test_add_func("/mailhdr/block/empty", test_block_empty);
+	g_test_add_func("/mailhdr/memo/repeat", test_memo_repeat);
+	g_test_add_func("/mailhdr/memo/kinds", test_memo_kinds);
+	g_test_add_func("/mailhdr/memo/overflow", test_memo_overflow);
+	g_test_add_func("/mailhdr/memo/threads", test_memo_threads);
 	return g_test_run();
 }

@@ -1,6 +1,8 @@
 /* The model without a network or FUSE: folder tree, stable inode numbers, lookups, listing
- * merge and refresh, readdir cookies, read-ahead order and the size-trust probe, all against
- * the in-memory backend of fake_backend.h. */
+ * merge and refresh, readdir cookies, read-ahead order and the size-trust probe, and a first
+ * listing served while it streams in the background (opendir), all against the in-memory
+ * backend of fake_backend.h. Every wait on the model is bounded (bg_call), so a model that
+ * blocks too long fails a test instead of hanging the suite. */
 #include <string.h>
 #include <glib.h>
 #include "model.h"
@@ -966,6 +968,873 @@ static void test_concurrent_refresh(void)
 	notes_clear(&ns);
 }
 
+/* ---- a first listing streamed in the background (mf_model_open_dir) ---- */
+
+/* A call that may block, run on its own thread so that the test can never hang: it is waited
+ * for with a deadline, and a call still blocked after 10 s fails the test. */
+typedef struct {
+	GMutex lock;
+	GCond cond;
+	gboolean done;
+	GThreadFunc fn;
+	gpointer data, result;
+	GThread *thread;
+} bg_call;
+
+static gpointer bg_main(gpointer p)
+{
+	bg_call *b = p;
+	gpointer r = b->fn(b->data);
+
+	g_mutex_lock(&b->lock);
+	b->result = r;
+	b->done = TRUE;
+	g_cond_broadcast(&b->cond);
+	g_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+static bg_call *bg_start(GThreadFunc fn, gpointer data)
+{
+	bg_call *b = g_new0(bg_call, 1);
+
+	g_mutex_init(&b->lock);
+	g_cond_init(&b->cond);
+	b->fn = fn;
+	b->data = data;
+	b->thread = g_thread_new("bg-call", bg_main, b);
+	return b;
+}
+
+/* Whether the call has returned within `ms` milliseconds. */
+static gboolean bg_wait(bg_call *b, guint ms)
+{
+	gint64 until = g_get_monotonic_time() + (gint64)ms * 1000;
+
+	g_mutex_lock(&b->lock);
+	while (!b->done && g_cond_wait_until(&b->cond, &b->lock, until))
+		;
+	gboolean done = b->done;
+	g_mutex_unlock(&b->lock);
+	return done;
+}
+
+/* The call's result, once it has returned (within 10 s, or the test fails). */
+static gpointer bg_join(bg_call *b)
+{
+	if (!bg_wait(b, 10000))
+		g_error("a model call is still blocked after 10 s");
+	g_thread_join(b->thread);
+	gpointer r = b->result;
+	g_mutex_clear(&b->lock);
+	g_cond_clear(&b->cond);
+	g_free(b);
+	return r;
+}
+
+typedef struct {
+	mf_model *m;
+	mf_node *dir;
+	guint64 off;
+	guint max;
+	GError *err;
+} readdir_call;
+
+static gpointer readdir_main(gpointer p)
+{
+	readdir_call *c = p;
+	return mf_model_readdir(c->m, c->dir, c->off, c->max, &c->err);
+}
+
+typedef struct {
+	mf_model *m;
+	mf_node *dir;
+	const char *name;
+	GError *err;
+} lookup_call;
+
+static gpointer lookup_main(gpointer p)
+{
+	lookup_call *c = p;
+	return mf_model_lookup(c->m, c->dir, c->name, &c->err);
+}
+
+static gpointer free_main(gpointer p)
+{
+	mf_model_free(p);
+	return NULL;
+}
+
+/* "Work" (subfolders a and b) holds `n` messages, UIDs 3, 6, ..., 3n; the backend streams. */
+static fake_backend *stream_backend(guint n, const fake_stream_opts *o)
+{
+	fake_backend *fb = tree_backend(FALSE);
+	fake_folder *fw = folder(fb, "Work");
+
+	for (guint32 i = 1; i <= n; i++)
+		fake_add_msg(fb, fw, 3 * i, 100 + i);
+	fake_use_streaming(fb, o);
+	return fb;
+}
+
+/* "a|b|3|6|..." up to UID 3*last, from UID 3*first (subfolders only when first is 1). */
+static char *uids_str(guint first, guint last)
+{
+	GString *s = g_string_new(first == 1 ? "a|b" : NULL);
+
+	for (guint i = first; i <= last; i++)
+		g_string_append_printf(s, "%s%u", s->len ? "|" : "", 3 * i);
+	return g_string_free(s, FALSE);
+}
+
+static void open_dir(mf_model *m, mf_node *dir)
+{
+	g_autoptr(GError) err = NULL;
+
+	g_assert_true(mf_model_open_dir(m, dir, &err));
+	g_assert_no_error(err);
+}
+
+/* readdir in the background, so that a call that blocks cannot hang the test. */
+static bg_call *readdir_bg(readdir_call *c, mf_model *m, mf_node *dir, guint64 off, guint max)
+{
+	*c = (readdir_call){ m, dir, off, max, NULL };
+	return bg_start(readdir_main, c);
+}
+
+/* Entries from `off` to the end, `max` at a time, as "name@ino|..."; *uids gets the same as
+ * dirents_str. Every call bounded. */
+static char *readdir_rest(mf_model *m, mf_node *dir, guint64 off, guint max, char **uids)
+{
+	GString *s = g_string_new(NULL), *u = g_string_new(NULL);
+
+	for (;;) {
+		readdir_call c;
+		GArray *page = bg_join(readdir_bg(&c, m, dir, off, max));
+		g_assert_no_error(c.err);
+		g_assert_nonnull(page);
+		g_assert_cmpuint(page->len, <=, max);
+		if (page->len == 0) {
+			g_array_unref(page);
+			break;
+		}
+		for (guint i = 0; i < page->len; i++) {
+			mf_dirent *d = &g_array_index(page, mf_dirent, i);
+			g_assert_cmpuint(d->next_off, >, off);
+			off = d->next_off;
+			g_string_append_printf(s, "%s%s@%" G_GINT64_MODIFIER "x", s->len ? "|" : "",
+					       d->node->name, d->node->ino);
+		}
+		g_autofree char *ps = dirents_str(page);
+		g_string_append_printf(u, "%s%s", u->len ? "|" : "", ps);
+		g_array_unref(page);
+	}
+	if (uids)
+		*uids = g_string_free(u, FALSE);
+	else
+		g_string_free(u, TRUE);
+	return g_string_free(s, FALSE);
+}
+
+/* The same rendering for a fresh model that lists `path` the plain way (no stream). */
+static char *plain_listing(fake_backend *fb, const char *path)
+{
+	mf_model *m = model_for(fb, 60);
+	mf_node *d = at(m, path);
+
+	ensure(m, d, -1);
+	char *s = readdir_rest(m, d, 0, 1000, NULL);
+	mf_model_free(m);
+	return s;
+}
+
+/* Once a streamed listing is done the folder is exactly its listing: each message once, in
+ * UID order, of the folder's current epoch, found by name and by inode. */
+static void check_folder_consistent(mf_model *m, mf_node *dir, fake_folder *ff)
+{
+	/* Reading to the end also waits for the background listing to be over. */
+	g_free(readdir_rest(m, dir, 0, 1000, NULL));
+	g_assert_true(dir->loaded);
+	g_assert_false(dir->streaming);
+	g_assert_cmpuint(dir->uidvalidity, ==, ff->uidvalidity);
+	g_assert_cmpuint(dir->msgs->len, ==, ff->msgs->len);
+	g_assert_cmpuint(g_hash_table_size(dir->by_name), ==, dir->msgs->len + dir->subdirs->len);
+	for (guint i = 0; i < dir->msgs->len; i++) {
+		mf_node *n = dir->msgs->pdata[i];
+		g_assert_cmpuint(n->meta->uid, ==, ((fake_msg *)ff->msgs->pdata[i])->uid);
+		g_assert_cmpuint(n->index, ==, i);
+		g_assert_false(n->gone);
+		g_assert_cmpuint(n->msg_uidvalidity, ==, ff->uidvalidity);
+		g_assert_true(g_hash_table_lookup(dir->by_name, n->name) == n);
+		g_assert_true(mf_model_get(m, n->ino) == n);
+	}
+}
+
+/* (a) readdir while the envelopes arrive serves what is in, then continues from its cookie
+ * without repeats or gaps until the end; the result is what a plain listing gives. */
+static void test_stream_readdir_while_arriving(void)
+{
+	fake_stream_opts o = fake_stream_defaults; /* batches of 4, verdict (honest) first */
+	o.gated = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	notes ns;
+
+	notes_init(&ns);
+	mf_model *m = model_for(fb, 60);
+	mf_model_set_notify(m, on_notify, &ns);
+	mf_node *work = at(m, "Work");
+	open_dir(m, work);
+	g_assert_false(work->loaded);
+
+	/* The verdict and two batches are in. */
+	fake_stream_release(fb, 3);
+	g_assert_true(fake_stream_wait_steps(fb, 3));
+	readdir_call c;
+	GArray *first = bg_join(readdir_bg(&c, m, work, 0, 100));
+	g_assert_no_error(c.err);
+	g_autofree char *first_s = dirents_str(first);
+	g_autofree char *want_first = uids_str(1, 8);
+	g_assert_cmpstr(first_s, ==, want_first);
+	guint64 cookie = g_array_index(first, mf_dirent, first->len - 1).next_off;
+	g_array_unref(first);
+	/* The same again from the start, in small pages. */
+	g_autofree char *again = NULL;
+	{
+		GString *s = g_string_new(NULL);
+		guint64 off = 0;
+		while (!g_str_has_suffix(s->str, "|24")) {
+			GArray *p = bg_join(readdir_bg(&c, m, work, off, 3));
+			g_assert_no_error(c.err);
+			g_assert_cmpuint(p->len, >, 0);
+			g_autofree char *ps = dirents_str(p);
+			g_string_append_printf(s, "%s%s", s->len ? "|" : "", ps);
+			off = g_array_index(p, mf_dirent, p->len - 1).next_off;
+			g_array_unref(p);
+		}
+		again = g_string_free(s, FALSE);
+	}
+	g_assert_cmpstr(again, ==, want_first);
+
+	/* The caller has seen everything so far: readdir waits for the next batch. */
+	bg_call *w = readdir_bg(&c, m, work, cookie, 100);
+	g_assert_false(bg_wait(w, 200));
+	fake_stream_release(fb, 1);
+	GArray *next = bg_join(w);
+	g_assert_no_error(c.err);
+	g_autofree char *next_s = dirents_str(next);
+	g_autofree char *want_next = uids_str(9, 12);
+	g_assert_cmpstr(next_s, ==, want_next);
+	cookie = g_array_index(next, mf_dirent, next->len - 1).next_off;
+	g_array_unref(next);
+
+	/* The rest, in pages of 3 that straddle the batches, while they arrive. */
+	fake_stream_release(fb, G_MAXUINT);
+	g_autofree char *rest_u = NULL;
+	g_autofree char *rest = readdir_rest(m, work, cookie, 3, &rest_u);
+	g_autofree char *want_rest = uids_str(13, 20);
+	g_assert_cmpstr(rest_u, ==, want_rest);
+
+	g_assert_true(fake_stream_wait_done(fb, 1));
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	g_assert_false(work->size_untrusted);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 1);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 0);
+	/* The backend's verdict stands: the model probes nothing itself. */
+	g_assert_cmpuint(fb->fetch_ranges_calls, ==, 0);
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 0);
+	/* Nothing the kernel saw changed. */
+	g_assert_cmpuint(notes_len(&ns), ==, 0);
+
+	/* Names and inode numbers are those of a plain listing. */
+	g_autofree char *streamed = readdir_rest(m, work, 0, 1000, NULL);
+	/* A later opendir within the refresh interval lists nothing. */
+	open_dir(m, work);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 1);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 0);
+	mf_model_free(m);
+	g_autofree char *plain = plain_listing(fb, "Work");
+	g_assert_cmpstr(streamed, ==, plain);
+	fake_free(&fb->base);
+	notes_clear(&ns);
+}
+
+/* (b) Nothing is served before the sizes are known to be honest, whichever thread the
+ * verdict comes from. */
+static void stream_waits_for_verdict(gboolean own_thread)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	o.own_thread = own_thread;
+	o.verdict_at = 2;
+	fake_backend *fb = stream_backend(20, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	fake_stream_release(fb, 2);
+	g_assert_true(fake_stream_wait_steps(fb, 2));
+	g_assert_cmpuint(work->msgs->len, ==, 8);
+	readdir_call c;
+	bg_call *w = readdir_bg(&c, m, work, 0, 100);
+	g_assert_false(bg_wait(w, 300));
+	/* The verdict: now the two batches in are served, and no more. */
+	fake_stream_release(fb, 1);
+	GArray *a = bg_join(w);
+	g_assert_no_error(c.err);
+	g_autofree char *s = dirents_str(a);
+	g_autofree char *want = uids_str(1, 8);
+	g_assert_cmpstr(s, ==, want);
+	g_array_unref(a);
+
+	fake_stream_release(fb, G_MAXUINT);
+	g_autofree char *all = NULL;
+	g_autofree char *r = readdir_rest(m, work, 0, 7, &all);
+	g_autofree char *want_all = uids_str(1, 20);
+	g_assert_cmpstr(all, ==, want_all);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	g_assert_false(work->size_untrusted);
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 0);
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+static void test_stream_waits_for_verdict(void)
+{
+	stream_waits_for_verdict(FALSE);
+	stream_waits_for_verdict(TRUE);
+}
+
+/* (c) The backend found a wrong size: the folder's sizes are not trusted, and not probed again. */
+static void test_stream_verdict_wrong(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.verdict = FAKE_VERDICT_WRONG;
+	o.wrong_uid = 30;
+	o.verdict_at = 1;
+	fake_backend *fb = stream_backend(20, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	g_autofree char *all = NULL;
+	g_autofree char *r = readdir_rest(m, work, 0, 100, &all);
+	g_autofree char *want = uids_str(1, 20);
+	g_assert_cmpstr(all, ==, want);
+	g_assert_true(work->size_untrusted);
+	g_assert_cmpuint(fb->fetch_ranges_calls, ==, 0);
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 0);
+	/* A refresh keeps the verdict. */
+	ensure(m, work, 0);
+	g_assert_true(work->size_untrusted);
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 0);
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+/* (d) No verdict from the backend: the model probes the sizes itself once all is in, and
+ * serves nothing before. */
+static void stream_without_verdict(gboolean lie)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	o.verdict = FAKE_VERDICT_NONE;
+	fake_backend *fb = stream_backend(20, &o);
+	if (lie)
+		fake_find_msg_locked(folder(fb, "Work"), 60)->advertised += 10;
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	fake_stream_release(fb, 3);
+	g_assert_true(fake_stream_wait_steps(fb, 3));
+	readdir_call c;
+	bg_call *w = readdir_bg(&c, m, work, 0, 100);
+	g_assert_false(bg_wait(w, 200));
+	g_assert_cmpuint(fb->fetch_ranges_calls, ==, 0);
+	fake_stream_release(fb, G_MAXUINT);
+	GArray *a = bg_join(w);
+	g_assert_no_error(c.err);
+	g_autofree char *s = dirents_str(a);
+	g_autofree char *want = uids_str(1, 20);
+	g_assert_cmpstr(s, ==, want);
+	g_array_unref(a);
+	g_autofree char *r = readdir_rest(m, work, 0, 100, NULL);
+	g_assert_cmpuint(fb->fetch_ranges_calls, ==, 1);
+	/* First, middle and last message, the last octet and one more of each. */
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 3);
+	const guint32 probed[3] = { 3, 33, 60 };
+	for (guint i = 0; i < 3; i++) {
+		fake_fetch f = fake_fetch_at(fb, i);
+		g_assert_cmpuint(f.uid, ==, probed[i]);
+		g_assert_cmpuint(f.len, ==, 2);
+		g_assert_cmpuint(f.off + 1, ==, fake_find_msg_locked(folder(fb, "Work"), f.uid)->advertised);
+	}
+	g_assert_cmpint(work->size_untrusted, ==, lie);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+static void test_stream_without_verdict(void)
+{
+	stream_without_verdict(FALSE);
+	stream_without_verdict(TRUE);
+}
+
+/* (e) A stream out of UID order is not believed: the folder ends up exactly as listed, the
+ * nodes the kernel may have seen kept. With all_in_sink the model lists again; without, the
+ * returned listing is merged. */
+static void stream_out_of_order(gboolean all_in_sink)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	o.swap_batch = 1; /* 27..36 arrive before 15..24 */
+	o.all_in_sink = all_in_sink;
+	fake_backend *fb = stream_backend(20, &o);
+	notes ns;
+
+	notes_init(&ns);
+	mf_model *m = model_for(fb, 60);
+	mf_model_set_notify(m, on_notify, &ns);
+	mf_node *work = at(m, "Work");
+	open_dir(m, work);
+	fake_stream_release(fb, 2);
+	g_assert_true(fake_stream_wait_steps(fb, 2));
+	mf_node *n3 = fake_node_by_uid(work, 3);
+	g_assert_nonnull(n3);
+	fake_stream_release(fb, G_MAXUINT);
+	g_autofree char *all = NULL;
+	g_autofree char *r = readdir_rest(m, work, 0, 100, &all);
+	g_assert_true(fake_stream_wait_done(fb, 1));
+
+	g_autofree char *want = uids_str(1, 20);
+	g_autofree char *final = readdir_str(m, work, 0, 100);
+	g_assert_cmpstr(final, ==, want);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	g_assert_true(fake_node_by_uid(work, 3) == n3);
+	g_assert_false(n3->gone);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 1);
+	g_assert_cmpuint(fb->list_messages_calls, ==, all_in_sink ? 1 : 0);
+	/* No entry the kernel may have seen is gone. */
+	g_mutex_lock(&ns.lock);
+	for (guint i = 0; i < ns.notes->len; i++)
+		g_assert_cmpint(g_array_index(ns.notes, note, i).kind, !=, MF_NOTIFY_INVAL_ENTRY);
+	g_mutex_unlock(&ns.lock);
+	g_autofree char *streamed = readdir_rest(m, work, 0, 1000, NULL);
+	mf_model_free(m);
+	g_autofree char *plain = plain_listing(fb, "Work");
+	g_assert_cmpstr(streamed, ==, plain);
+	fake_free(&fb->base);
+	notes_clear(&ns);
+}
+
+static void test_stream_out_of_order(void)
+{
+	stream_out_of_order(TRUE);
+	stream_out_of_order(FALSE);
+}
+
+/* Later batches under another epoch than the listing's (a stream that broke its promise):
+ * not believed either; the folder ends up exactly as listed, of the listing's epoch. */
+static void test_stream_epoch_flicker(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.uv_change_at = 2;
+	o.all_in_sink = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	fake_folder *fw = folder(fb, "Work");
+	/* Batches 0 and 1 carry the folder's epoch, the others a bogus one. */
+	o.later_uv = fw->uidvalidity + 1;
+	fake_use_streaming(fb, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	g_autofree char *r = readdir_rest(m, work, 0, 100, NULL);
+	check_folder_consistent(m, work, fw);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 1);
+	g_autofree char *streamed = readdir_rest(m, work, 0, 1000, NULL);
+	mf_model_free(m);
+	g_autofree char *plain = plain_listing(fb, "Work");
+	g_assert_cmpstr(streamed, ==, plain);
+	fake_free(&fb->base);
+}
+
+/* Messages streamed during a listing that was then retried may not exist: the returned
+ * listing is the truth, and the kernel hears that the extra one is gone. */
+static void test_stream_phantom(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.phantom_uid = 31;
+	fake_backend *fb = stream_backend(20, &o);
+	notes ns;
+
+	notes_init(&ns);
+	mf_model *m = model_for(fb, 60);
+	mf_model_set_notify(m, on_notify, &ns);
+	mf_node *work = at(m, "Work");
+	open_dir(m, work);
+	g_autofree char *all = NULL;
+	g_autofree char *r = readdir_rest(m, work, 0, 100, &all);
+	g_assert_true(fake_stream_wait_done(fb, 1));
+	g_autofree char *want = uids_str(1, 20);
+	g_autofree char *final = readdir_str(m, work, 0, 100);
+	g_assert_cmpstr(final, ==, want);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	mf_node *ph = NULL;
+	g_mutex_lock(&ns.lock);
+	for (guint i = 0; i < ns.notes->len; i++) {
+		note *no = &g_array_index(ns.notes, note, i);
+		if (no->kind == MF_NOTIFY_INVAL_ENTRY) {
+			g_assert_null(ph);
+			ph = mf_model_get(m, no->ino);
+			g_assert_cmpuint(no->parent, ==, work->ino);
+		}
+	}
+	g_mutex_unlock(&ns.lock);
+	g_assert_nonnull(ph);
+	g_assert_cmpuint(ph->meta->uid, ==, 31);
+	g_assert_true(ph->gone);
+	g_autoptr(GError) err = NULL;
+	g_assert_null(mf_model_lookup(m, work, ph->name, &err));
+	g_assert_no_error(err);
+	mf_model_free(m);
+	fake_free(&fb->base);
+	notes_clear(&ns);
+}
+
+/* (f) The listing fails midway: the reader waiting for more gets the error, once; then the
+ * folder lists again (plainly by readdir, or streamed by a new opendir). */
+static void stream_failure(gboolean reopen)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	o.fail_after = 2;
+	o.all_in_sink = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	fake_stream_release(fb, 3);
+	g_assert_true(fake_stream_wait_steps(fb, 3));
+	readdir_call c;
+	GArray *a = bg_join(readdir_bg(&c, m, work, 0, 100));
+	g_assert_no_error(c.err);
+	g_autofree char *s = dirents_str(a);
+	g_autofree char *want8 = uids_str(1, 8);
+	g_assert_cmpstr(s, ==, want8);
+	guint64 cookie = g_array_index(a, mf_dirent, a->len - 1).next_off;
+	g_array_unref(a);
+	bg_call *w = readdir_bg(&c, m, work, cookie, 100);
+	g_assert_false(bg_wait(w, 100));
+	fake_stream_release(fb, G_MAXUINT);
+	g_assert_null(bg_join(w));
+	g_assert_error(c.err, MF_ERROR, MF_ERR_NET);
+	g_clear_error(&c.err);
+	g_assert_false(work->loaded);
+
+	g_mutex_lock(&fb->lock);
+	fb->stream.fail_after = -1;
+	g_mutex_unlock(&fb->lock);
+	if (reopen)
+		open_dir(m, work);
+	g_autofree char *rest_u = NULL;
+	g_autofree char *rest = readdir_rest(m, work, cookie, 5, &rest_u);
+	g_autofree char *want_rest = uids_str(9, 20);
+	g_assert_cmpstr(rest_u, ==, want_rest);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	g_assert_cmpuint(fb->list_streamed_calls, ==, reopen ? 2 : 1);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 1);
+	g_autofree char *streamed = readdir_rest(m, work, 0, 1000, NULL);
+	mf_model_free(m);
+	g_autofree char *plain = plain_listing(fb, "Work");
+	g_assert_cmpstr(streamed, ==, plain);
+	fake_free(&fb->base);
+}
+
+static void test_stream_failure(void)
+{
+	stream_failure(FALSE);
+	stream_failure(TRUE);
+}
+
+/* A listing that fails before its verdict: readdir reports it instead of waiting for ever. */
+static void test_stream_failure_before_verdict(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.fail_after = 1;
+	o.verdict_at = 3;
+	fake_backend *fb = stream_backend(20, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	readdir_call c;
+	g_assert_null(bg_join(readdir_bg(&c, m, work, 0, 100)));
+	g_assert_error(c.err, MF_ERROR, MF_ERR_NET);
+	g_clear_error(&c.err);
+	/* Reported once: the next readdir lists the folder. */
+	g_autofree char *all = NULL;
+	g_autofree char *r = readdir_rest(m, work, 0, 100, &all);
+	g_autofree char *want = uids_str(1, 20);
+	g_assert_cmpstr(all, ==, want);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	/* No verdict came: the plain listing probed. */
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 3);
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+/* (g) A lookup while the listing arrives waits for it and finds the message. */
+static void test_stream_lookup_while_arriving(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	fake_msg *last = fake_find_msg_locked(folder(fb, "Work"), 60);
+	g_autofree char *name = name_of(last);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	fake_stream_release(fb, 2);
+	g_assert_true(fake_stream_wait_steps(fb, 2));
+	lookup_call lc = { m, work, name, NULL };
+	bg_call *w = bg_start(lookup_main, &lc);
+	g_assert_false(bg_wait(w, 200));
+	fake_stream_release(fb, G_MAXUINT);
+	mf_node *n = bg_join(w);
+	g_assert_no_error(lc.err);
+	g_assert_nonnull(n);
+	g_assert_cmpuint(n->meta->uid, ==, 60);
+	g_assert_true(n->parent == work);
+	g_assert_true(fake_node_by_uid(work, 60) == n);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 1);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 0);
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+/* (h) Freeing the model waits for a listing still running (ASan checks the rest). */
+static void test_stream_free_while_running(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	o.own_thread = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	fake_stream_release(fb, 2);
+	g_assert_true(fake_stream_wait_steps(fb, 2));
+	bg_call *w = bg_start(free_main, m);
+	g_assert_false(bg_wait(w, 200));
+	fake_stream_release(fb, G_MAXUINT);
+	bg_join(w);
+	g_assert_cmpuint(fb->list_streamed_done, ==, 1);
+	fake_free(&fb->base);
+
+	/* The same with nothing gated, freed at once. */
+	o.gated = FALSE;
+	fb = stream_backend(200, &o);
+	m = model_for(fb, 60);
+	open_dir(m, at(m, "Work"));
+	mf_model_free(m);
+	g_assert_cmpuint(fb->list_streamed_done, ==, 1);
+	fake_free(&fb->base);
+}
+
+/* Only a first listing of a selectable folder streams, and only once at a time. */
+static void test_stream_open_dir_once(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, root_of(m));
+	open_dir(m, at(m, "Lists"));
+	open_dir(m, at(m, "Archive"));
+	g_assert_cmpuint(fb->list_streamed_calls + fb->list_messages_calls, ==, 0);
+	open_dir(m, work);
+	open_dir(m, work);
+	fake_stream_release(fb, 1);
+	g_assert_true(fake_stream_wait_steps(fb, 1));
+	open_dir(m, work);
+	fake_stream_release(fb, G_MAXUINT);
+	g_autofree char *r = readdir_rest(m, work, 0, 100, NULL);
+	g_assert_true(fake_stream_wait_done(fb, 1));
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 1);
+	/* Listed: opendir refreshes the plain way once the refresh interval is over. */
+	open_dir(m, work);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 0);
+	mf_model_free(m);
+
+	m = model_for(fb, 1);
+	work = at(m, "Work");
+	open_dir(m, work);
+	g_autofree char *r2 = readdir_rest(m, work, 0, 100, NULL);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 2);
+	g_usleep(1100 * 1000);
+	open_dir(m, work);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 2);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 1);
+	/* readdir without opendir (a folder never opened) lists plainly. */
+	mf_node *inbox = at(m, "INBOX");
+	g_autofree char *r3 = readdir_str(m, inbox, 0, 100);
+	g_assert_cmpuint(fb->list_streamed_calls, ==, 2);
+	g_assert_cmpuint(fb->list_messages_calls, ==, 2);
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+/* Many readers at once while a big listing streams: each sees every entry once, in order. */
+typedef struct {
+	mf_model *m;
+	mf_node *dir;
+	guint max;
+	char *uids;
+} reader_ctx;
+
+static gpointer stream_reader(gpointer p)
+{
+	reader_ctx *r = p;
+	g_free(readdir_rest(r->m, r->dir, 0, r->max, &r->uids));
+	return NULL;
+}
+
+static void test_stream_concurrent_readers(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.batch = 7;
+	o.own_thread = TRUE;
+	fake_backend *fb = stream_backend(500, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+	reader_ctx r[4];
+	GThread *t[4];
+
+	open_dir(m, work);
+	for (guint i = 0; i < 4; i++) {
+		r[i] = (reader_ctx){ m, work, 1 + i * 13, NULL };
+		t[i] = g_thread_new("reader", stream_reader, &r[i]);
+	}
+	g_autofree char *want = uids_str(1, 500);
+	for (guint i = 0; i < 4; i++) {
+		g_thread_join(t[i]);
+		g_assert_cmpstr(r[i].uids, ==, want);
+		g_free(r[i].uids);
+	}
+	check_folder_consistent(m, work, folder(fb, "Work"));
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+/* ---- epochs and empty folders in streamed listings (regressions) ---- */
+
+/* Messages of `dir` whose node is not of epoch `uv`. */
+static guint old_epoch_nodes(mf_node *dir, guint32 uv)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < dir->msgs->len; i++)
+		n += ((mf_node *)dir->msgs->pdata[i])->msg_uidvalidity != uv;
+	return n;
+}
+
+/* A stream whose epoch changes midway (the folder was recreated while it was listed): the
+ * nodes of the old epoch must not be kept as if they were of the new one (their reads would
+ * all fail as stale): stream_add once took the new epoch for the folder while its nodes were
+ * of the old one. */
+static void test_stream_epoch_change_midway(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.uv_change_at = 2;
+	o.all_in_sink = TRUE;
+	fake_backend *fb = stream_backend(20, &o);
+	fake_folder *fw = folder(fb, "Work");
+	o.first_uv = fw->uidvalidity;
+	fw->uidvalidity += 1000;
+	fake_use_streaming(fb, &o);
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	g_autofree char *r = readdir_rest(m, work, 0, 100, NULL);
+	g_assert_true(fake_stream_wait_done(fb, 1));
+	g_assert_cmpuint(work->uidvalidity, ==, fw->uidvalidity);
+	g_assert_cmpuint(old_epoch_nodes(work, fw->uidvalidity), ==, 0);
+	g_autofree char *streamed = readdir_rest(m, work, 0, 1000, NULL);
+	mf_model_free(m);
+	g_autofree char *plain = plain_listing(fb, "Work");
+	/* Names and inode numbers of a plain listing (compared quietly: they are long). */
+	g_assert_true(g_str_equal(streamed, plain));
+	fake_free(&fb->base);
+}
+
+/* The same through a real sequence: a first streamed listing fails midway, the folder is
+ * recreated, and the next opendir streams the new epoch. */
+static void test_stream_epoch_change_after_failure(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.fail_after = 2;
+	fake_backend *fb = stream_backend(20, &o);
+	fake_folder *fw = folder(fb, "Work");
+	mf_model *m = model_for(fb, 60);
+	mf_node *work = at(m, "Work");
+
+	open_dir(m, work);
+	readdir_call c;
+	GArray *a = bg_join(readdir_bg(&c, m, work, (1ULL << 32) + 100, 100));
+	g_assert_null(a);
+	g_clear_error(&c.err);
+	g_mutex_lock(&fb->lock);
+	fw->uidvalidity += 1000;
+	fb->stream.fail_after = -1;
+	g_mutex_unlock(&fb->lock);
+	open_dir(m, work);
+	g_autofree char *r = readdir_rest(m, work, 0, 100, NULL);
+	g_assert_cmpuint(work->uidvalidity, ==, fw->uidvalidity);
+	g_assert_cmpuint(old_epoch_nodes(work, fw->uidvalidity), ==, 0);
+	g_autofree char *streamed = readdir_rest(m, work, 0, 1000, NULL);
+	mf_model_free(m);
+	g_autofree char *plain = plain_listing(fb, "Work");
+	/* Names and inode numbers of a plain listing (compared quietly: they are long). */
+	g_assert_true(g_str_equal(streamed, plain));
+	fake_free(&fb->base);
+}
+
+/* An empty folder streamed with all_in_sink (true of no messages, backend.h allows it): the
+ * add callback is never called, so the folder's UIDVALIDITY must come from the listing, or the
+ * next refresh sees a spurious "UIDVALIDITY of Work changed (0 -> 1005)". */
+static void test_stream_empty_all_in_sink(void)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.all_in_sink = TRUE;
+	o.verdict = FAKE_VERDICT_NONE;
+	fake_backend *fb = stream_backend(0, &o);
+	notes ns;
+
+	notes_init(&ns);
+	mf_model *m = model_for(fb, 60);
+	mf_model_set_notify(m, on_notify, &ns);
+	mf_node *work = at(m, "Work");
+	open_dir(m, work);
+	g_autofree char *all = NULL;
+	g_autofree char *r = readdir_rest(m, work, 0, 100, &all);
+	g_assert_cmpstr(all, ==, "a|b");
+	g_assert_cmpuint(work->uidvalidity, ==, folder(fb, "Work")->uidvalidity);
+	ensure(m, work, 0);
+	g_assert_cmpuint(notes_len(&ns), ==, 0);
+	mf_model_free(m);
+	fake_free(&fb->base);
+	notes_clear(&ns);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -982,5 +1851,22 @@ int main(int argc, char **argv)
 	g_test_add_func("/model/next-msgs", test_next_msgs);
 	g_test_add_func("/model/size-probe", test_size_probe);
 	g_test_add_func("/model/concurrent-refresh", test_concurrent_refresh);
+	g_test_add_func("/model/stream/readdir-while-arriving", test_stream_readdir_while_arriving);
+	g_test_add_func("/model/stream/waits-for-verdict", test_stream_waits_for_verdict);
+	g_test_add_func("/model/stream/verdict-wrong", test_stream_verdict_wrong);
+	g_test_add_func("/model/stream/without-verdict", test_stream_without_verdict);
+	g_test_add_func("/model/stream/out-of-order", test_stream_out_of_order);
+	g_test_add_func("/model/stream/epoch-flicker", test_stream_epoch_flicker);
+	g_test_add_func("/model/stream/phantom", test_stream_phantom);
+	g_test_add_func("/model/stream/failure", test_stream_failure);
+	g_test_add_func("/model/stream/failure-before-verdict", test_stream_failure_before_verdict);
+	g_test_add_func("/model/stream/lookup-while-arriving", test_stream_lookup_while_arriving);
+	g_test_add_func("/model/stream/free-while-running", test_stream_free_while_running);
+	g_test_add_func("/model/stream/open-dir-once", test_stream_open_dir_once);
+	g_test_add_func("/model/stream/concurrent-readers", test_stream_concurrent_readers);
+	g_test_add_func("/model/stream/epoch-change-midway", test_stream_epoch_change_midway);
+	g_test_add_func("/model/stream/epoch-change-after-failure",
+			test_stream_epoch_change_after_failure);
+	g_test_add_func("/model/stream/empty-all-in-sink", test_stream_empty_all_in_sink);
 	return g_test_run();
 }
