@@ -38,9 +38,10 @@ enum {
  * from the listing thread: it must not call back into the backend. */
 typedef struct {
 	void (*add)(guint32 uidvalidity, GPtrArray *metas, gpointer user_data);
-	/* Called (from any thread, before list_messages_streamed returns) when the backend
-	 * checked the sizes it reports against the bytes it serves (a few probes): `wrong` is a
-	 * message whose size is wrong, or NULL. Not called: no verdict, check them yourself. */
+	/* NULL, or called (from any thread, before list_messages_streamed returns) when the
+	 * backend checked the sizes it reports against the bytes it serves (a few probes):
+	 * `wrong` is a message whose size is wrong, or NULL. Not called: no verdict, check them
+	 * yourself. NULL: the caller knows them already, no check is wanted. */
 	void (*sizes_checked)(const mf_msg_meta *wrong, gpointer user_data);
 	gpointer user_data;
 } mf_listing_sink;
@@ -80,9 +81,11 @@ typedef struct {
 	gboolean (*fetch_ranges)(mf_backend *b, const mf_folder *f, guint32 uidvalidity,
 				 GPtrArray *metas, const guint64 *offs, const guint64 *lens,
 				 GBytes **results, GError **err);
-	/* Optional (may be NULL): called once the daemon runs (threads may exist from now on);
-	 * may ready connections in the background. */
-	void (*warm_up)(mf_backend *b);
+	/* Optional (may be NULL): whether the sizes this backend reports for folder f are those of
+	 * the bytes it serves, checked on a few messages. *wrong becomes a message whose size is
+	 * wrong, or NULL. FALSE when the check could not be made. */
+	gboolean (*check_sizes)(mf_backend *b, const mf_folder *f, mf_msg_meta **wrong,
+				GError **err);
 	/* Close connections (e.g. before exit); the backend may reopen on the next call. */
 	void (*close)(mf_backend *b);
 	void (*free)(mf_backend *b);

@@ -31,7 +31,7 @@ struct mf_node {
 	/* A first listing arriving in the background (see mf_model_open_dir); model lock. */
 	gboolean streaming;
 	gboolean verdict_pending; /* its sizes are not yet known to be honest */
-	gboolean sizes_checked;  /* by the backend, during the streamed listing */
+	gboolean sizes_known;   /* checked (size_untrusted says how): not checked again */
 	gboolean stream_dirty;  /* the stream broke its promises: list again without it */
 	GError *load_error;     /* why the background listing failed, for the next readdir */
 
@@ -57,6 +57,11 @@ mf_backend *mf_model_backend(mf_model *m);
 
 /* List the folders (done before daemonizing, so errors reach the terminal). */
 gboolean mf_model_load_folders(mf_model *m, GError **err);
+
+/* Check INBOX's sizes now (before daemonizing): it is where a user looks first, and the check
+ * costs the server a body access (Dovecot: a scan of the folder, ~12 ms for 10,000 messages)
+ * better paid before anyone waits than beside the listing. No-op for backends that cannot. */
+void mf_model_check_inbox_sizes(mf_model *m);
 
 /* The node for an inode number, or NULL. */
 mf_node *mf_model_get(mf_model *m, guint64 ino);

@@ -152,10 +152,6 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Many files read at once by cp/rsync/grep each get kernel read-ahead in flight. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
-	mf_fs *fs = userdata;
-	mf_backend *b = mf_model_backend(fs->model);
-	if (b->ops->warm_up)
-		b->ops->warm_up(b);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -54,7 +54,6 @@ typedef struct {
 	GThreadPool *saver;  /* one thread writing index files, off the listing's critical path */
 	GCond save_cond;     /* signalled when closing: saves wait no longer */
 	gboolean closing;
-	GThread *warmer;     /* opening the spare connection, or NULL */
 } ImapBackend;
 
 /* What is remembered of one folder. Its own lock serialises listings of the folder, so two
@@ -346,6 +345,13 @@ typedef struct {
 	const mf_listing_sink *sink;
 } SizeCheckJob;
 
+static void keep_wrong(const mf_msg_meta *wrong, gpointer user_data)
+{
+	mf_msg_meta **out = user_data;
+
+	*out = wrong ? mf_msg_meta_copy(wrong) : NULL;
+}
+
 static gboolean size_check_op(mf_imap_conn *c, gpointer ud, GError **err)
 {
 	SizeCheckJob *j = ud;
@@ -355,6 +361,17 @@ static gboolean size_check_op(mf_imap_conn *c, gpointer ud, GError **err)
 		return FALSE;
 	j->sink->sizes_checked(wrong, j->sink->user_data);
 	return TRUE;
+}
+
+static gboolean imap_check_sizes(mf_backend *b, const mf_folder *f, mf_msg_meta **wrong,
+				 GError **err)
+{
+	ImapBackend *ib = imap_backend(b);
+	mf_listing_sink sink = { .sizes_checked = keep_wrong, .user_data = wrong };
+	SizeCheckJob j = { ib, f->raw, &sink };
+
+	*wrong = NULL;
+	return pool_run(ib, f->raw, size_check_op, &j, err);
 }
 
 static gpointer size_check_main(gpointer data)
@@ -390,7 +407,9 @@ static gboolean sync_op(mf_imap_conn *c, gpointer ud, GError **err)
 	 * corrected by the whole listing. */
 	const mf_listing_sink *sink = sc->attempts++ ? NULL : sc->sink;
 
-	if (sink && sink->sizes_checked && !sc->checker) {
+	/* Only a listing from scratch is streamed and needs the check beside it; one that starts
+	 * from a saved index is a round trip or two (a new epoch found then is checked after). */
+	if (sink && sink->sizes_checked && !sc->checker && !*sc->idx) {
 		sc->check = (SizeCheckJob){ sc->ib, sc->mailbox, sink };
 		sc->checker = g_thread_new("sizecheck", size_check_main, &sc->check);
 	}
@@ -834,38 +853,6 @@ static gboolean imap_open(mf_backend *b, GError **err)
 	return TRUE;
 }
 
-static gpointer warm_main(gpointer data)
-{
-	ImapBackend *ib = data;
-	g_autoptr(GError) e = NULL;
-	mf_imap_conn *c = pool_open_conn(ib, &e);
-
-	if (!c) {
-		mf_log_debug("no spare connection: %s", e->message);
-		g_mutex_lock(&ib->lock);
-		ib->total--;
-		g_cond_signal(&ib->cond);
-		g_mutex_unlock(&ib->lock);
-		return NULL;
-	}
-	pool_checkin(ib, c);
-	return NULL;
-}
-
-/* A second connection, opened while nobody waits for it: the first directory listing then
- * has one at hand for its size check, and the first reads one to run beside the listing. */
-static void imap_warm_up(mf_backend *b)
-{
-	ImapBackend *ib = imap_backend(b);
-
-	g_mutex_lock(&ib->lock);
-	if (!ib->warmer && ib->total < MIN(ib->max_conns, 2)) {
-		ib->total++;
-		ib->warmer = g_thread_new("warmup", warm_main, ib);
-	}
-	g_mutex_unlock(&ib->lock);
-}
-
 /* Log out the idle connections; ones checked out right now go when they come back dead or
  * at free(). */
 static void imap_close(mf_backend *b)
@@ -889,8 +876,6 @@ static void imap_free(mf_backend *b)
 
 	if (!b)
 		return;
-	if (ib->warmer)
-		g_thread_join(ib->warmer);
 	imap_close(b);
 	g_mutex_lock(&ib->lock);
 	ib->closing = TRUE;
@@ -916,7 +901,7 @@ static const mf_backend_ops imap_ops = {
 	.fetch = imap_fetch_body,
 	.fetch_many = imap_fetch_many,
 	.fetch_ranges = imap_fetch_ranges,
-	.warm_up = imap_warm_up,
+	.check_sizes = imap_check_sizes,
 	.close = imap_close,
 	.free = imap_free,
 };

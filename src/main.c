@@ -302,6 +302,7 @@ static int run(mf_daemon *d, const char *prog)
 	d->model = mf_model_new(d->backend, o->refresh ? o->refresh : pop3 ? 60 : 30);
 	if (!mf_model_load_folders(d->model, &err))
 		return fail(err->message);
+	mf_model_check_inbox_sizes(d->model);
 	d->cache = mf_bodycache_new(body_dir, (guint64)o->memory_cache_mb << 20, disk_mb << 20);
 	if (body_dir && !mf_bodycache_has_disk(d->cache))
 		mf_log_warn("cannot use %s: bodies are cached in memory only", body_dir);

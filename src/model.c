@@ -404,6 +404,30 @@ static gboolean sizes_look_trustworthy(mf_model *m, mf_node *dir)
 	return honest;
 }
 
+void mf_model_check_inbox_sizes(mf_model *m)
+{
+	mf_backend *b = m->backend;
+	g_mutex_lock(&m->lock);
+	mf_node *inbox = g_hash_table_lookup(m->root->by_name, "INBOX");
+	g_mutex_unlock(&m->lock);
+	if (!b->ops->check_sizes || !(b->caps & MF_BACKEND_PARTIAL) || !inbox || !inbox->folder ||
+	    !inbox->folder->selectable)
+		return;
+	g_autoptr(mf_msg_meta) wrong = NULL;
+	g_autoptr(GError) e = NULL;
+	if (!b->ops->check_sizes(b, inbox->folder, &wrong, &e)) {
+		/* The listing checks them instead. */
+		mf_log_debug("checking the sizes of INBOX failed: %s", e->message);
+		return;
+	}
+	if (wrong)
+		warn_sizes_wrong(inbox, wrong);
+	g_mutex_lock(&m->lock);
+	inbox->size_untrusted = wrong != NULL;
+	inbox->sizes_known = TRUE;
+	g_mutex_unlock(&m->lock);
+}
+
 /* ---- a first listing shown while it arrives -------------------------------------------- */
 
 typedef struct {
@@ -481,7 +505,7 @@ static void stream_sizes_checked(const mf_msg_meta *wrong, gpointer user_data)
 		warn_sizes_wrong(sc->dir, wrong);
 	g_mutex_lock(&m->lock);
 	sc->dir->size_untrusted = wrong != NULL;
-	sc->dir->sizes_checked = TRUE;
+	sc->dir->sizes_known = TRUE;
 	sc->dir->verdict_pending = FALSE;
 	g_cond_broadcast(&m->grown);
 	g_mutex_unlock(&m->lock);
@@ -519,7 +543,7 @@ gboolean mf_model_open_dir(mf_model *m, mf_node *dir, GError **err)
 	}
 	if (!dir->loaded && m->backend->ops->list_messages_streamed) {
 		dir->streaming = TRUE;
-		dir->verdict_pending = TRUE;
+		dir->verdict_pending = !dir->sizes_known;
 		g_clear_error(&dir->load_error);
 		Task *t = g_new0(Task, 1);
 		t->m = m;
@@ -545,7 +569,8 @@ static mf_listing *fetch_listing(mf_model *m, mf_node *dir, gboolean stream, GEr
 	mf_listing_sink sink = { stream_add, stream_sizes_checked, &sc };
 	g_mutex_lock(&m->lock);
 	dir->stream_dirty = FALSE;
-	dir->sizes_checked = FALSE;
+	if (dir->sizes_known)
+		sink.sizes_checked = NULL; /* nothing to check beside this listing */
 	g_mutex_unlock(&m->lock);
 	mf_listing *l = b->ops->list_messages_streamed(b, dir->folder, &sink, err);
 	g_mutex_lock(&m->lock);
@@ -612,13 +637,14 @@ static gboolean ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, gbool
 	} else {
 		merge_listing(m, dir, l, q);
 	}
-	gboolean checked = dir->sizes_checked;
+	gboolean known = dir->sizes_known;
 	g_mutex_unlock(&m->lock);
 	mf_listing_free(l);
-	if (!had && !checked) {
+	if (!had && !known) {
 		gboolean trusted = sizes_look_trustworthy(m, dir);
 		g_mutex_lock(&m->lock);
 		dir->size_untrusted = !trusted;
+		dir->sizes_known = TRUE;
 		dir->verdict_pending = FALSE;
 		g_mutex_unlock(&m->lock);
 	}

@@ -80,6 +80,9 @@ typedef struct {
 	guint fetch_ranges_calls;
 	guint stream_released;     /* gates opened (G_MAXUINT: all) */
 	guint stream_steps;        /* steps done in the current call */
+	/* check_sizes (fake_use_size_check) */
+	guint check_sizes_calls;
+	guint32 check_sizes_wrong; /* the uid it calls wrong, 0: none */
 } fake_backend;
 
 #define FAKE(b) ((fake_backend *)(b))
@@ -301,6 +304,8 @@ typedef struct {
 
 static void fake_stream_verdict(fake_stream_run *r)
 {
+	if (!r->sink->sizes_checked)
+		return; /* the model knows the folder's sizes already */
 	if (r->o.verdict == FAKE_VERDICT_HONEST) {
 		r->sink->sizes_checked(NULL, r->sink->user_data);
 		return;
@@ -487,6 +492,36 @@ static const mf_backend_ops fake_ops_streamed = {
 	.free = fake_free,
 };
 
+static gboolean fake_check_sizes(mf_backend *b, const mf_folder *f, mf_msg_meta **wrong,
+				 GError **err)
+{
+	fake_backend *fb = FAKE(b);
+
+	g_mutex_lock(&fb->lock);
+	fb->check_sizes_calls++;
+	*wrong = NULL;
+	if (fb->check_sizes_wrong) {
+		*wrong = mf_msg_meta_new();
+		(*wrong)->uid = fb->check_sizes_wrong;
+		(*wrong)->id = g_strdup_printf("%u", fb->check_sizes_wrong);
+		(*wrong)->size = 1;
+	}
+	g_mutex_unlock(&fb->lock);
+	return TRUE;
+}
+
+static const mf_backend_ops fake_ops_streamed_checked = {
+	.name = "fake-streamed-checked",
+	.list_folders = fake_list_folders,
+	.list_messages = fake_list_messages,
+	.list_messages_streamed = fake_list_messages_streamed,
+	.fetch = fake_fetch_op,
+	.fetch_many = fake_fetch_many,
+	.fetch_ranges = fake_fetch_ranges,
+	.check_sizes = fake_check_sizes,
+	.free = fake_free,
+};
+
 /* caps: MF_BACKEND_PARTIAL etc.; with_many FALSE leaves fetch_many NULL (like POP3). */
 G_GNUC_UNUSED static fake_backend *fake_new(guint caps, gboolean with_many)
 {
@@ -606,6 +641,18 @@ G_GNUC_UNUSED static void fake_use_streaming(fake_backend *fb, const fake_stream
 	g_mutex_lock(&fb->lock);
 	fb->base.ops = &fake_ops_streamed;
 	fb->stream = *o;
+	g_mutex_unlock(&fb->lock);
+}
+
+/* A streamed backend that can also check a folder's sizes (check_sizes), calling message
+ * `wrong_uid` wrong (0: none). */
+G_GNUC_UNUSED static void fake_use_size_check(fake_backend *fb, const fake_stream_opts *o,
+					      guint32 wrong_uid)
+{
+	fake_use_streaming(fb, o);
+	g_mutex_lock(&fb->lock);
+	fb->base.ops = &fake_ops_streamed_checked;
+	fb->check_sizes_wrong = wrong_uid;
 	g_mutex_unlock(&fb->lock);
 }
 

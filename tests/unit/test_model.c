@@ -1734,6 +1734,52 @@ static void test_stream_concurrent_readers(void)
 	fake_free(&fb->base);
 }
 
+/* ---- INBOX's sizes checked at mount ---- */
+
+/* Checked before daemonizing, INBOX's first listing is served from its first batch, with no
+ * verdict to wait for and no probes after it; any other folder is still checked itself. */
+static void inbox_checked_at_mount(guint32 wrong_uid)
+{
+	fake_stream_opts o = fake_stream_defaults;
+	o.gated = TRUE;
+	o.verdict = FAKE_VERDICT_NONE;
+	fake_backend *fb = tree_backend(FALSE);
+	fake_folder *fi = folder(fb, "INBOX");
+
+	for (guint32 i = 1; i <= 20; i++)
+		fake_add_msg(fb, fi, 3 * i, 100 + i);
+	fake_use_size_check(fb, &o, wrong_uid);
+	mf_model *m = model_for(fb, 60);
+	mf_node *inbox = at(m, "INBOX");
+
+	mf_model_check_inbox_sizes(m);
+	g_assert_cmpuint(fb->check_sizes_calls, ==, 1);
+	g_assert_true(inbox->sizes_known);
+	g_assert_true(inbox->size_untrusted == (wrong_uid != 0));
+	open_dir(m, inbox);
+	fake_stream_release(fb, 1);
+	readdir_call c;
+	GArray *a = bg_join(readdir_bg(&c, m, inbox, 0, 100));
+	g_assert_no_error(c.err);
+	g_assert_nonnull(a);
+	g_assert_cmpuint(a->len, >, 0);
+	g_array_unref(a);
+	fake_stream_release(fb, G_MAXUINT);
+	g_autofree char *all = readdir_rest(m, inbox, 0, 1000, NULL);
+	g_assert_true(fake_stream_wait_done(fb, 1));
+	g_assert_cmpuint(fb->fetch_ranges_calls, ==, 0);
+	g_assert_cmpuint(fake_fetch_count(fb), ==, 0);
+	g_assert_cmpuint(fb->check_sizes_calls, ==, 1);
+	mf_model_free(m);
+	fake_free(&fb->base);
+}
+
+static void test_inbox_checked_at_mount(void)
+{
+	inbox_checked_at_mount(0);
+	inbox_checked_at_mount(9);
+}
+
 /* ---- epochs and empty folders in streamed listings (regressions) ---- */
 
 /* Messages of `dir` whose node is not of epoch `uv`. */
@@ -1864,6 +1910,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/model/stream/free-while-running", test_stream_free_while_running);
 	g_test_add_func("/model/stream/open-dir-once", test_stream_open_dir_once);
 	g_test_add_func("/model/stream/concurrent-readers", test_stream_concurrent_readers);
+	g_test_add_func("/model/stream/inbox-checked-at-mount", test_inbox_checked_at_mount);
 	g_test_add_func("/model/stream/epoch-change-midway", test_stream_epoch_change_midway);
 	g_test_add_func("/model/stream/epoch-change-after-failure",
 			test_stream_epoch_change_after_failure);
