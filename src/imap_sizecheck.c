@@ -58,7 +58,9 @@ gboolean mf_imap_check_sizes(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 	*wrong = NULL;
 	const char *sel = mf_imap_conn_selected(c);
 
-	if ((!sel || strcmp(sel, mailbox) != 0) && !mf_imap_conn_examine(c, mailbox, err))
+	/* With CONDSTORE when offered, so that a listing can go on from this selection. */
+	if ((!sel || strcmp(sel, mailbox) != 0) &&
+	    !mf_imap_conn_examine_since(c, mailbox, 0, 0, NULL, NULL, err))
 		return FALSE;
 	guint32 exists = mf_imap_conn_exists(c);
 

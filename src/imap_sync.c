@@ -488,14 +488,21 @@ static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboo
 			 GPtrArray **listing, gboolean *all_in_sink, GError **err)
 {
 	mf_imap_index *old = *idx;
-
-	if (!mf_imap_conn_examine_since(c, sc->mailbox, old ? old->uidvalidity : 0,
-					old ? old->highestmodseq : 0, sync_cb, sc, err))
-		return FALSE;
-	guint32 uv = mf_imap_conn_uidvalidity(c), uidnext = mf_imap_conn_uidnext(c);
 	/* Some servers report HIGHESTMODSEQ without offering CONDSTORE; CHANGEDSINCE is only
 	 * for those that do. */
 	gboolean condstore = mf_imap_conn_qresync(c) || mf_imap_conn_has_cap(c, "CONDSTORE");
+	const char *sel = mf_imap_conn_selected(c);
+	/* A listing from scratch on a connection that has just EXAMINEd the folder (the size
+	 * check at mount) needs no second EXAMINE: what changed since is reported anyway. Only
+	 * if that one gave HIGHESTMODSEQ, which the index needs for the next refresh. */
+	gboolean fresh_selection = !old && sel && !strcmp(sel, sc->mailbox) &&
+				   (!condstore || mf_imap_conn_highestmodseq(c));
+
+	if (!fresh_selection &&
+	    !mf_imap_conn_examine_since(c, sc->mailbox, old ? old->uidvalidity : 0,
+					old ? old->highestmodseq : 0, sync_cb, sc, err))
+		return FALSE;
+	guint32 uv = mf_imap_conn_uidvalidity(c), uidnext = mf_imap_conn_uidnext(c);
 	guint64 modseq = condstore ? mf_imap_conn_highestmodseq(c) : 0;
 
 	if (!old || uv == 0 || old->uidvalidity != uv) {
