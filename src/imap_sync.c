@@ -16,37 +16,36 @@
 
 /* ---- envelopes ----------------------------------------------------------------------- */
 
-static char *address_spec(const imap_address *a)
-{
-	if (a->mailbox && a->host)
-		return g_strconcat(a->mailbox, "@", a->host, NULL);
-	return g_strdup(a->mailbox ? a->mailbox : "");
-}
-
 /* "Name <a@b>, c@d" from ENVELOPE addresses, names decoded; group markers (host NIL) are
  * left out. NULL when there is no address. */
 static char *format_addresses(const GPtrArray *list, char **first_name)
 {
 	GString *out = NULL;
+	GString *spec = g_string_sized_new(64);
 
 	for (guint i = 0; list && i < list->len; i++) {
 		const imap_address *a = list->pdata[i];
 
 		if (!a->host)
 			continue;
-		g_autofree char *spec = address_spec(a);
+		g_string_assign(spec, a->mailbox ? a->mailbox : "");
+		if (a->mailbox) {
+			g_string_append_c(spec, '@');
+			g_string_append(spec, a->host);
+		}
 		g_autofree char *name = a->name ? mf_decode_phrase(a->name) : NULL;
 
 		if (name)
 			g_strstrip(name);
 		if (first_name && !*first_name)
-			*first_name = g_strdup(name && *name ? name : spec);
+			*first_name = g_strdup(name && *name ? name : spec->str);
 		if (!out)
-			out = g_string_sized_new(64);
+			out = g_string_sized_new(128);
 		else if (out->len)
 			g_string_append(out, ", ");
-		mf_append_address(out, name, spec);
+		mf_append_address(out, name, spec->str);
 	}
+	g_string_free(spec, TRUE);
 	if (!out || !out->len) {
 		if (out)
 			g_string_free(out, TRUE);
@@ -128,7 +127,7 @@ typedef struct {
 /* The first batch is small so that a directory can be shown (and its sizes checked) within
  * milliseconds; later ones are larger, as each costs the sink a lock. */
 #define SINK_FIRST_BATCH 64
-#define SINK_BATCH 512
+#define SINK_BATCH 256
 
 static void sync_flush_sink(SyncCtx *sc)
 {

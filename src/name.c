@@ -110,6 +110,15 @@ char *mf_utf8_nfc(const char *s, gssize len)
  * and a hot path when naming 10,000 files. */
 static char *name_sanitise_ascii(const char *in, gsize len)
 {
+	/* Most senders and subjects are already clean: single inner spaces, no controls, no '/'. */
+	gboolean clean = len > 0 && in[0] != ' ' && in[len - 1] != ' ';
+	for (gsize i = 0; clean && i < len; i++) {
+		char c = in[i];
+		clean = c == ' ' ? in[i + 1] != ' ' : !name_is_control((guchar)c) && !g_ascii_isspace(c) &&
+							c != '/';
+	}
+	if (clean)
+		return g_strndup(in, len);
 	GString *out = g_string_sized_new(len);
 	gboolean space = FALSE;
 
@@ -228,8 +237,15 @@ static void name_append_hash(GString *out, const char *what)
  * that is not (a '/' or control byte would corrupt the path, a huge one the length). */
 static char *name_safe_id(const mf_msg_meta *m)
 {
-	g_autoptr(GString) out = g_string_new(NULL);
 	const char *id = m->id && *m->id ? m->id : NULL;
+	gsize n = 0;
+
+	/* An IMAP UID needs no escaping: the common case. */
+	while (id && id[n] > 0x20 && id[n] < 0x7f && id[n] != '/')
+		n++;
+	if (id && !id[n] && n <= NAME_ID_MAX)
+		return g_strndup(id, n);
+	g_autoptr(GString) out = g_string_new(NULL);
 	g_autofree char *uid = id ? NULL : g_strdup_printf("%u", m->uid);
 
 	for (const guchar *p = (const guchar *)(id ? id : uid); *p; p++) {
