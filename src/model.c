@@ -496,7 +496,7 @@ static void stream_add(guint32 uidvalidity, GPtrArray *metas, gpointer user_data
 	g_mutex_unlock(&m->lock);
 }
 
-/* The backend's own check of the sizes, made before the first batch. */
+/* The backend's check of the folder's sizes, made beside the listing. */
 static void stream_sizes_checked(const mf_msg_meta *wrong, gpointer user_data)
 {
 	StreamCtx *sc = user_data;

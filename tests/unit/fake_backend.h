@@ -82,6 +82,7 @@ typedef struct {
 	guint stream_steps;        /* steps done in the current call */
 	/* check_sizes (fake_use_size_check) */
 	guint check_sizes_calls;
+	gboolean check_sizes_enabled;
 	guint32 check_sizes_wrong; /* the uid it calls wrong, 0: none */
 } fake_backend;
 
@@ -481,17 +482,6 @@ static const mf_backend_ops fake_ops_no_many = {
 	.free = fake_free,
 };
 
-static const mf_backend_ops fake_ops_streamed = {
-	.name = "fake-streamed",
-	.list_folders = fake_list_folders,
-	.list_messages = fake_list_messages,
-	.list_messages_streamed = fake_list_messages_streamed,
-	.fetch = fake_fetch_op,
-	.fetch_many = fake_fetch_many,
-	.fetch_ranges = fake_fetch_ranges,
-	.free = fake_free,
-};
-
 static gboolean fake_check_sizes(mf_backend *b, const mf_folder *f, mf_msg_meta **wrong,
 				 GError **err)
 {
@@ -500,6 +490,11 @@ static gboolean fake_check_sizes(mf_backend *b, const mf_folder *f, mf_msg_meta 
 	g_mutex_lock(&fb->lock);
 	fb->check_sizes_calls++;
 	*wrong = NULL;
+	if (!fb->check_sizes_enabled) {
+		g_mutex_unlock(&fb->lock);
+		g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL, "no size check in this fake");
+		return FALSE;
+	}
 	if (fb->check_sizes_wrong) {
 		*wrong = mf_msg_meta_new();
 		(*wrong)->uid = fb->check_sizes_wrong;
@@ -510,8 +505,8 @@ static gboolean fake_check_sizes(mf_backend *b, const mf_folder *f, mf_msg_meta 
 	return TRUE;
 }
 
-static const mf_backend_ops fake_ops_streamed_checked = {
-	.name = "fake-streamed-checked",
+static const mf_backend_ops fake_ops_streamed = {
+	.name = "fake-streamed",
 	.list_folders = fake_list_folders,
 	.list_messages = fake_list_messages,
 	.list_messages_streamed = fake_list_messages_streamed,
@@ -651,7 +646,7 @@ G_GNUC_UNUSED static void fake_use_size_check(fake_backend *fb, const fake_strea
 {
 	fake_use_streaming(fb, o);
 	g_mutex_lock(&fb->lock);
-	fb->base.ops = &fake_ops_streamed_checked;
+	fb->check_sizes_enabled = TRUE;
 	fb->check_sizes_wrong = wrong_uid;
 	g_mutex_unlock(&fb->lock);
 }
