@@ -30,7 +30,6 @@ struct mf_node {
 	GMutex load_lock;       /* one listing of this folder at a time */
 	/* A first listing arriving in the background (see mf_model_open_dir); model lock. */
 	gboolean streaming;
-	gboolean verdict_pending; /* its sizes are not yet known to be honest */
 	gboolean sizes_known;   /* checked (size_untrusted says how): not checked again */
 	gboolean stream_dirty;  /* the stream broke its promises: list again without it */
 	GError *load_error;     /* why the background listing failed, for the next readdir */

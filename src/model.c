@@ -506,7 +506,6 @@ static void stream_sizes_checked(const mf_msg_meta *wrong, gpointer user_data)
 	g_mutex_lock(&m->lock);
 	sc->dir->size_untrusted = wrong != NULL;
 	sc->dir->sizes_known = TRUE;
-	sc->dir->verdict_pending = FALSE;
 	g_cond_broadcast(&m->grown);
 	g_mutex_unlock(&m->lock);
 }
@@ -525,7 +524,6 @@ static gpointer load_task(gpointer data)
 	if (!ok)
 		dir->load_error = e;
 	dir->streaming = FALSE;
-	dir->verdict_pending = FALSE;
 	g_mutex_unlock(&m->lock);
 	g_free(t);
 	task_done(m);
@@ -543,7 +541,6 @@ gboolean mf_model_open_dir(mf_model *m, mf_node *dir, GError **err)
 	}
 	if (!dir->loaded && m->backend->ops->list_messages_streamed) {
 		dir->streaming = TRUE;
-		dir->verdict_pending = !dir->sizes_known;
 		g_clear_error(&dir->load_error);
 		Task *t = g_new0(Task, 1);
 		t->m = m;
@@ -645,7 +642,6 @@ static gboolean ensure_listing(mf_model *m, mf_node *dir, int max_age_sec, gbool
 		g_mutex_lock(&m->lock);
 		dir->size_untrusted = !trusted;
 		dir->sizes_known = TRUE;
-		dir->verdict_pending = FALSE;
 		g_mutex_unlock(&m->lock);
 	}
 	g_mutex_unlock(&dir->load_lock);
@@ -727,7 +723,7 @@ GArray *mf_model_readdir(mf_model *m, mf_node *dir, guint64 from_off, guint max,
 	g_mutex_lock(&m->lock);
 	/* A first listing still arriving: serve what is in once its sizes are checked, and wait
 	 * for more only when the caller has seen everything so far. */
-	while (dir->streaming && (dir->verdict_pending || !has_entries_from(dir, from_off)))
+	while (dir->streaming && (!dir->sizes_known || !has_entries_from(dir, from_off)))
 		g_cond_wait(&m->grown, &m->lock);
 	if (dir->streaming) {
 		fill_dirents(dir, from_off, max, out);
