@@ -63,17 +63,25 @@ void imap_response_free(imap_response *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(imap_response, imap_response_free)
 
 typedef struct {
-	char *name;     /* personal name, raw (RFC 2047 still encoded) or NULL */
-	char *mailbox;  /* local part or NULL */
-	char *host;     /* domain or NULL (group syntax) */
+	const char *name;     /* personal name, raw (RFC 2047 still encoded) or NULL */
+	const char *mailbox;  /* local part or NULL */
+	const char *host;     /* domain or NULL (group syntax) */
 } imap_address;
 
+/* An address list in one allocation (g_free it): the addresses, then their strings. A listing
+ * decodes two per message, so this is one allocation where a list of strings would be ten. */
 typedef struct {
-	char *date, *subject, *in_reply_to, *message_id;  /* raw, NULL for NIL */
-	GPtrArray *from, *sender, *reply_to, *to, *cc, *bcc; /* imap_address*, never NULL */
+	guint len;
+	imap_address items[];
+} imap_address_list;
+
+/* The parts of an ENVELOPE that mailfs shows. Sender, Reply-To, Cc, Bcc and In-Reply-To are
+ * read for their syntax and dropped: nothing names a file or an attribute after them. */
+typedef struct {
+	char *date, *subject, *message_id;  /* raw, NULL for NIL */
+	imap_address_list *from, *to;       /* NULL for NIL or an empty list */
 } imap_envelope;
 void imap_envelope_free(imap_envelope *e);
-void imap_address_free(imap_address *a);
 
 /* One "* n FETCH (...)" response, decoded. Fields not present have has_* FALSE / NULL. */
 typedef struct imap_fetch {

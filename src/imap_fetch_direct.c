@@ -50,8 +50,18 @@ static int list_next(imap_cursor *c)
 	return imap_lex_at_eol(c) ? -1 : 1;
 }
 
-/* {n}CRLF and n octets, as a C string (cut at a NUL, as the tree's strings are). */
-static gboolean read_literal(imap_cursor *c, char **out)
+/* Where an nstring's text is, read without copying it: envelopes are mostly strings that are
+ * copied once, straight into the allocation that keeps them. */
+typedef struct {
+	gsize at;      /* the opening quote, or the first octet of a literal's text */
+	gsize n;       /* length of the text (a literal's is cut at its first NUL, as the tree's) */
+	gboolean nil;
+	gboolean escaped; /* a quoted string with backslashes: unquote it from `at` to `end` */
+	gsize end;
+} span;
+
+/* {n}CRLF and n octets. */
+static gboolean read_literal(imap_cursor *c, span *sp)
 {
 	gsize digits = ++c->pos;
 
@@ -73,72 +83,137 @@ static gboolean read_literal(imap_cursor *c, char **out)
 	c->pos++;
 	if (n > c->len - c->pos)
 		return FALSE;
-	*out = g_strndup((const char *)c->p + c->pos, (gsize)n);
+	sp->at = c->pos;
+	sp->n = strnlen((const char *)c->p + c->pos, (gsize)n);
 	c->pos += (gsize)n;
 	return TRUE;
 }
 
-/* A quoted string, a literal or NIL (*out NULL). */
-static gboolean read_nstring(imap_cursor *c, char **out)
+/* A quoted string, a literal or NIL. */
+static gboolean read_span(imap_cursor *c, span *sp)
 {
 	int ch = imap_lex_peek(c);
 
-	*out = NULL;
+	*sp = (span){ 0 };
 	if (ch == '"') {
 		/* Most strings hold nothing to unescape: one memchr finds the end. */
 		const guint8 *open = c->p + c->pos + 1;
 		const guint8 *close = memchr(open, '"', c->len - c->pos - 1);
 
+		sp->at = c->pos;
 		if (close && !memchr(open, '\\', (gsize)(close - open)) &&
 		    !memchr(open, '\r', (gsize)(close - open)) &&
 		    !memchr(open, '\n', (gsize)(close - open)) &&
 		    !memchr(open, '\0', (gsize)(close - open))) {
-			*out = g_strndup((const char *)open, (gsize)(close - open));
+			sp->at++;
+			sp->n = (gsize)(close - open);
 			c->pos = (gsize)(close - c->p) + 1;
 			return TRUE;
 		}
-		gsize end, n, bad;
+		gsize bad;
 
-		if (imap_lex_quoted_span(c, &end, &n, &bad) != 0)
+		if (imap_lex_quoted_span(c, &sp->end, &sp->n, &bad) != 0)
 			return FALSE;
-		*out = g_malloc(n + 1);
-		imap_lex_unquote(c, end, *out);
-		(*out)[n] = '\0';
-		c->pos = end;
+		sp->escaped = TRUE;
+		c->pos = sp->end;
 		return TRUE;
 	}
 	if (ch == '{')
-		return read_literal(c, out);
+		return read_literal(c, sp);
 	const char *s;
 	gsize n;
 
+	sp->nil = TRUE;
 	return read_atom(c, &s, &n) && is_nil(s, n);
 }
 
-/* NIL, or a list of (name adl mailbox host). */
-static gboolean read_addresses(imap_cursor *c, GPtrArray **out)
+/* The span's text and a NUL into out (n + 1 bytes). */
+static void span_copy(const imap_cursor *c, const span *sp, char *out)
+{
+	if (sp->escaped) {
+		imap_cursor q = *c;
+
+		q.pos = sp->at;
+		imap_lex_unquote(&q, sp->end, out);
+	} else {
+		memcpy(out, c->p + sp->at, sp->n);
+	}
+	out[sp->n] = '\0';
+}
+
+static gboolean read_nstring(imap_cursor *c, char **out)
+{
+	span sp;
+
+	*out = NULL;
+	if (!read_span(c, &sp))
+		return FALSE;
+	if (!sp.nil) {
+		*out = g_malloc(sp.n + 1);
+		span_copy(c, &sp, *out);
+	}
+	return TRUE;
+}
+
+/* NIL, or a list of (name adl mailbox host): a first pass checks it and sizes it, a second
+ * copies it into one allocation. `out` NULL: check only (a list nothing shows). */
+static gboolean read_addresses(imap_cursor *c, imap_address_list **out)
 {
 	const char *s;
 	gsize n;
 
-	*out = g_ptr_array_new_with_free_func((GDestroyNotify)imap_address_free);
+	if (out)
+		*out = NULL;
 	if (imap_lex_peek(c) != '(')
 		return read_atom(c, &s, &n) && is_nil(s, n);
-	c->pos++;
-	for (int more; (more = list_next(c)) != 0;) {
-		if (more < 0 || imap_lex_peek(c) != '(')
-			return FALSE;
-		c->pos++;
-		imap_address *a = g_new0(imap_address, 1);
-		g_autofree char *adl = NULL;
-		char **fields[4] = { &a->name, &adl, &a->mailbox, &a->host };
+	gsize start = ++c->pos, bytes = 0;
+	guint count = 0;
+	imap_address_list *l = NULL;
+	char *store = NULL;
 
-		g_ptr_array_add(*out, a);
-		for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
-			if (list_next(c) != 1 || !read_nstring(c, fields[i]))
+	for (int pass = out ? 0 : 1; pass < 2; pass++) {
+		if (pass == 1 && out) {
+			if (count == 0)
+				break;
+			l = *out = g_malloc(sizeof(*l) + count * sizeof(imap_address) + bytes);
+			l->len = 0;
+			store = (char *)&l->items[count];
+			c->pos = start;
+		}
+		for (int more; (more = list_next(c)) != 0;) {
+			if (more < 0 || imap_lex_peek(c) != '(')
 				return FALSE;
-		if (list_next(c) != 0)
-			return FALSE;
+			c->pos++;
+			span f[4];
+
+			for (guint i = 0; i < G_N_ELEMENTS(f); i++)
+				if (list_next(c) != 1 || !read_span(c, &f[i]))
+					return FALSE;
+			if (list_next(c) != 0)
+				return FALSE;
+			if (pass == 0) {
+				count++;
+				for (guint i = 0; i < G_N_ELEMENTS(f); i++)
+					if (i != 1 && !f[i].nil)
+						bytes += f[i].n + 1;
+				continue;
+			}
+			if (!l)
+				continue;
+			imap_address *a = &l->items[l->len++];
+			const char **dst[4] = { &a->name, NULL, &a->mailbox, &a->host };
+
+			for (guint i = 0; i < G_N_ELEMENTS(f); i++) {
+				if (!dst[i])
+					continue;
+				*dst[i] = NULL;
+				if (f[i].nil)
+					continue;
+				span_copy(c, &f[i], store);
+				*dst[i] = store;
+				store += f[i].n + 1;
+			}
+		}
 	}
 	return TRUE;
 }
@@ -149,43 +224,58 @@ static gboolean read_envelope(imap_cursor *c, imap_envelope **out)
 		return FALSE;
 	c->pos++;
 	imap_envelope *e = *out = g_new0(imap_envelope, 1);
-	char **strings[10] = { &e->date, &e->subject, [8] = &e->in_reply_to, &e->message_id };
-	GPtrArray **lists[10] = { [2] = &e->from, &e->sender, &e->reply_to, &e->to, &e->cc, &e->bcc };
-	gboolean ok = TRUE;
+	/* date subject from sender reply-to to cc bcc in-reply-to message-id; the fields NULL
+	 * here are checked and dropped. */
+	char **strings[10] = { &e->date, &e->subject, [9] = &e->message_id };
+	imap_address_list **lists[10] = { [2] = &e->from, [5] = &e->to };
+	span skipped;
 
 	for (guint i = 0; i < G_N_ELEMENTS(strings); i++) {
-		if (ok)
-			ok = list_next(c) == 1 &&
-			     (strings[i] ? read_nstring(c, strings[i]) : read_addresses(c, lists[i]));
-		/* The envelope's address lists are never NULL, even in one declined halfway. */
-		if (lists[i] && !*lists[i])
-			*lists[i] = g_ptr_array_new_with_free_func((GDestroyNotify)imap_address_free);
+		if (list_next(c) != 1)
+			return FALSE;
+		gboolean ok = strings[i] ? read_nstring(c, strings[i])
+			      : i == 8	 ? read_span(c, &skipped)
+					 : read_addresses(c, lists[i]);
+		if (!ok)
+			return FALSE;
 	}
-	return ok && list_next(c) == 0;
+	return list_next(c) == 0;
 }
 
 static gboolean read_flags(imap_cursor *c, char **out)
 {
 	if (imap_lex_peek(c) != '(')
 		return FALSE;
-	c->pos++;
-	GString *s = g_string_sized_new(32);
+	gsize start = ++c->pos, bytes = 0;
 
 	*out = NULL;
-	for (int more; (more = list_next(c)) != 0;) {
-		const char *flag;
-		gsize n;
+	/* Sized first, then copied: flags are kept in the index and the tree as they are. */
+	for (int pass = 0; pass < 2; pass++) {
+		char *w = NULL;
 
-		if (more < 0 || imap_lex_peek(c) == '(' || imap_lex_peek(c) == '"' ||
-		    imap_lex_peek(c) == '{' || !read_atom(c, &flag, &n) || is_nil(flag, n)) {
-			g_string_free(s, TRUE);
-			return FALSE;
+		if (pass == 1) {
+			w = *out = g_malloc(bytes + 1);
+			c->pos = start;
 		}
-		if (s->len)
-			g_string_append_c(s, ' ');
-		g_string_append_len(s, flag, (gssize)n);
+		for (int more; (more = list_next(c)) != 0;) {
+			const char *flag;
+			gsize n;
+
+			if (more < 0 || imap_lex_peek(c) == '(' || imap_lex_peek(c) == '"' ||
+			    imap_lex_peek(c) == '{' || !read_atom(c, &flag, &n) || is_nil(flag, n))
+				return FALSE;
+			if (pass == 0) {
+				bytes += n + 1;
+				continue;
+			}
+			if (w != *out)
+				*w++ = ' ';
+			memcpy(w, flag, n);
+			w += n;
+		}
+		if (w)
+			*w = '\0';
 	}
-	*out = g_string_free(s, FALSE);
 	return TRUE;
 }
 
@@ -236,12 +326,15 @@ static gboolean read_item(imap_cursor *c, imap_fetch *f, const char *name, gsize
 		f->flags = flags;
 		f->has_flags = TRUE;
 	} else if (item_is(name, len, "INTERNALDATE")) {
-		g_autofree char *d = NULL;
+		span sp;
+		char d[64];
 
-		/* A literal date is rare enough to leave to the tree. */
-		if (imap_lex_peek(c) == '{' || !read_nstring(c, &d))
+		/* A literal date is rare enough to leave to the tree, and a long one is no date. */
+		if (imap_lex_peek(c) == '{' || !read_span(c, &sp) || (!sp.nil && sp.n >= sizeof d))
 			return FALSE;
-		f->has_internaldate = d && imap_parse_internaldate(d, &f->internaldate);
+		if (!sp.nil)
+			span_copy(c, &sp, d);
+		f->has_internaldate = !sp.nil && imap_parse_internaldate(d, &f->internaldate);
 	} else if (item_is(name, len, "ENVELOPE")) {
 		imap_envelope *e = NULL;
 		gboolean ok = read_envelope(c, &e);

@@ -562,44 +562,75 @@ static const imap_value *list_item(const imap_value *v, guint i)
 	return v && v->type == IMAP_V_LIST && i < v->items->len ? v->items->pdata[i] : NULL;
 }
 
-/* An nstring as a C string: NULL for NIL (and for anything that is not a string). Literal text
- * may exceed the str copy limit or carry a NUL; both are cut at the first NUL. */
-static char *value_dup_nstring(const imap_value *v)
+/* The text of an nstring value, cut at its first NUL: literal text may exceed the str copy
+ * limit or carry a NUL. FALSE for NIL (and for anything that is not a string). */
+static gboolean value_nstring(const imap_value *v, const char **s, gsize *n)
 {
 	if (!v || (v->type != IMAP_V_STRING && v->type != IMAP_V_ATOM))
-		return NULL;
-	if (v->str)
-		return g_strdup(v->str);
-	gsize n;
-	const char *d = imap_value_data(v, &n);
-	return g_strndup(d, n);
+		return FALSE;
+	if (v->str) {
+		*s = v->str;
+		*n = strlen(v->str);
+		return TRUE;
+	}
+	*s = imap_value_data(v, n);
+	*n = *s ? strnlen(*s, *n) : 0;
+	return *s != NULL;
 }
 
-void imap_address_free(imap_address *a)
+static char *value_dup_nstring(const imap_value *v)
 {
-	g_free(a->name);
-	g_free(a->mailbox);
-	g_free(a->host);
-	g_free(a);
+	const char *s;
+	gsize n;
+
+	return value_nstring(v, &s, &n) ? g_strndup(s, n) : NULL;
 }
 
 /* (name adl mailbox host) ...; group markers (host NIL) are kept as entries, items that are not
- * address lists are skipped: a quirky server should cost a display name, not the listing. */
-static GPtrArray *address_list(const imap_value *v)
+ * address lists are skipped: a quirky server should cost a display name, not the listing. Two
+ * passes, so that the list and its strings are one allocation. */
+static imap_address_list *address_list(const imap_value *v)
 {
-	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)imap_address_free);
+	static const guint fields[3] = { 0, 2, 3 }; /* name, mailbox, host; the adl is obsolete */
+	guint count = 0;
+	gsize bytes = 0;
 
 	if (!v || v->type != IMAP_V_LIST)
-		return out;
+		return NULL;
 	for (guint i = 0; i < v->items->len; i++) {
 		const imap_value *a = v->items->pdata[i];
 		if (a->type != IMAP_V_LIST || a->items->len < 4)
 			continue;
-		imap_address *ad = g_new0(imap_address, 1);
-		ad->name = value_dup_nstring(list_item(a, 0));
-		ad->mailbox = value_dup_nstring(list_item(a, 2));
-		ad->host = value_dup_nstring(list_item(a, 3));
-		g_ptr_array_add(out, ad);
+		count++;
+		for (guint k = 0; k < G_N_ELEMENTS(fields); k++) {
+			const char *s;
+			gsize n;
+			if (value_nstring(list_item(a, fields[k]), &s, &n))
+				bytes += n + 1;
+		}
+	}
+	if (count == 0)
+		return NULL;
+	imap_address_list *out = g_malloc(sizeof(*out) + count * sizeof(imap_address) + bytes);
+	char *store = (char *)&out->items[count];
+	out->len = 0;
+	for (guint i = 0; i < v->items->len; i++) {
+		const imap_value *a = v->items->pdata[i];
+		if (a->type != IMAP_V_LIST || a->items->len < 4)
+			continue;
+		imap_address *ad = &out->items[out->len++];
+		const char **dst[3] = { &ad->name, &ad->mailbox, &ad->host };
+		for (guint k = 0; k < G_N_ELEMENTS(fields); k++) {
+			const char *s;
+			gsize n;
+			*dst[k] = NULL;
+			if (!value_nstring(list_item(a, fields[k]), &s, &n))
+				continue;
+			memcpy(store, s, n);
+			store[n] = '\0';
+			*dst[k] = store;
+			store += n + 1;
+		}
 	}
 	return out;
 }
@@ -610,14 +641,9 @@ void imap_envelope_free(imap_envelope *e)
 		return;
 	g_free(e->date);
 	g_free(e->subject);
-	g_free(e->in_reply_to);
 	g_free(e->message_id);
-	g_ptr_array_unref(e->from);
-	g_ptr_array_unref(e->sender);
-	g_ptr_array_unref(e->reply_to);
-	g_ptr_array_unref(e->to);
-	g_ptr_array_unref(e->cc);
-	g_ptr_array_unref(e->bcc);
+	g_free(e->from);
+	g_free(e->to);
 	g_free(e);
 }
 
@@ -628,12 +654,7 @@ static imap_envelope *envelope_from_value(const imap_value *v)
 	e->date = value_dup_nstring(list_item(v, 0));
 	e->subject = value_dup_nstring(list_item(v, 1));
 	e->from = address_list(list_item(v, 2));
-	e->sender = address_list(list_item(v, 3));
-	e->reply_to = address_list(list_item(v, 4));
 	e->to = address_list(list_item(v, 5));
-	e->cc = address_list(list_item(v, 6));
-	e->bcc = address_list(list_item(v, 7));
-	e->in_reply_to = value_dup_nstring(list_item(v, 8));
 	e->message_id = value_dup_nstring(list_item(v, 9));
 	return e;
 }

@@ -17,14 +17,14 @@
 /* ---- envelopes ----------------------------------------------------------------------- */
 
 /* "Name <a@b>, c@d" from ENVELOPE addresses, names decoded; group markers (host NIL) are
- * left out. NULL when there is no address. */
-static char *format_addresses(const GPtrArray *list, char **first_name)
+ * left out. NULL when there is no address. `out` and `spec` are scratch space: a listing
+ * formats two lists per message. */
+static char *format_addresses(const imap_address_list *list, char **first_name, GString *out,
+			      GString *spec)
 {
-	GString *out = NULL;
-	GString *spec = g_string_sized_new(64);
-
+	g_string_truncate(out, 0);
 	for (guint i = 0; list && i < list->len; i++) {
-		const imap_address *a = list->pdata[i];
+		const imap_address *a = &list->items[i];
 
 		if (!a->host)
 			continue;
@@ -37,25 +37,15 @@ static char *format_addresses(const GPtrArray *list, char **first_name)
 
 		if (name)
 			g_strstrip(name);
-		if (first_name && !*first_name)
-			*first_name = g_strdup(name && *name ? name : spec->str);
-		if (!out)
-			out = g_string_sized_new(128);
-		else if (out->len)
+		if (out->len)
 			g_string_append(out, ", ");
 		mf_append_address(out, name, spec->str);
-	}
-	g_string_free(spec, TRUE);
-	if (!out || !out->len) {
-		if (out)
-			g_string_free(out, TRUE);
-		return NULL;
+		if (first_name && !*first_name)
+			*first_name = name && *name ? g_steal_pointer(&name)
+						    : g_strndup(spec->str, spec->len);
 	}
 	/* Kept in the index and the tree: no spare capacity. */
-	char *s = g_strndup(out->str, out->len);
-
-	g_string_free(out, TRUE);
-	return s;
+	return out->len ? g_strndup(out->str, out->len) : NULL;
 }
 
 static char *uid_string(guint32 uid)
@@ -70,7 +60,7 @@ static char *uid_string(guint32 uid)
 }
 
 /* Names must not depend on when a folder was listed, so dates are parsed without a clock. */
-static mf_msg_meta *meta_from_fetch(const imap_fetch *f)
+static mf_msg_meta *meta_from_fetch(const imap_fetch *f, GString *out, GString *spec)
 {
 	mf_msg_meta *m = mf_msg_meta_new();
 	const imap_envelope *env = f->envelope;
@@ -90,8 +80,8 @@ static mf_msg_meta *meta_from_fetch(const imap_fetch *f)
 		m->date = d;
 	m->date_raw = g_strdup(env->date);
 	m->subject = env->subject ? mf_decode_text(env->subject) : NULL;
-	m->from = format_addresses(env->from, &m->from_name);
-	m->to = format_addresses(env->to, NULL);
+	m->from = format_addresses(env->from, &m->from_name, out, spec);
+	m->to = format_addresses(env->to, NULL, out, spec);
 	m->message_id = g_strdup(env->message_id);
 	return m;
 }
@@ -122,6 +112,7 @@ typedef struct {
 	guint32 uidvalidity, last_streamed;
 	guint streamed;
 	gboolean stream_broken; /* a UID out of order: the sink got only part */
+	GString *scratch, *scratch_spec; /* for format_addresses */
 } SyncCtx;
 
 /* The first batch is small so that a directory can be shown (and its sizes checked) within
@@ -214,13 +205,17 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 	if (want && (f->envelope || f->has_size)) {
 		mf_msg_meta *old = g_hash_table_lookup(sc->idx->msgs, GUINT_TO_POINTER(f->uid));
 
-		mf_msg_meta *m = meta_from_fetch(f);
+		if (!sc->scratch) {
+			sc->scratch = g_string_sized_new(256);
+			sc->scratch_spec = g_string_sized_new(128);
+		}
+		mf_msg_meta *m = meta_from_fetch(f, sc->scratch, sc->scratch_spec);
 
 		if (!old)
 			sc->added++;
 		else
 			sc->disturbed++;
-		if (old && g_strcmp0(old->flags, flags))
+		if (old && g_strcmp0(old->flags, m->flags))
 			sc->reflagged++;
 		g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(f->uid), m);
 		if (sc->copies)
@@ -576,5 +571,9 @@ gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 	g_clear_error(&sc.bad);
 	g_clear_pointer(&sc.copies, g_ptr_array_unref);
 	g_clear_pointer(&sc.pending, g_ptr_array_unref);
+	if (sc.scratch) {
+		g_string_free(sc.scratch, TRUE);
+		g_string_free(sc.scratch_spec, TRUE);
+	}
 	return ok;
 }

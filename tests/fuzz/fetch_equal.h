@@ -9,12 +9,12 @@ static inline gboolean fetch_eq_bytes(GBytes *a, GBytes *b)
 	return (!a && !b) || (a && b && g_bytes_equal(a, b));
 }
 
-static inline gboolean fetch_eq_addresses(const GPtrArray *a, const GPtrArray *b)
+static inline gboolean fetch_eq_addresses(const imap_address_list *a, const imap_address_list *b)
 {
 	if (!a || !b || a->len != b->len)
 		return a == b;
 	for (guint i = 0; i < a->len; i++) {
-		const imap_address *x = a->pdata[i], *y = b->pdata[i];
+		const imap_address *x = &a->items[i], *y = &b->items[i];
 
 		if (g_strcmp0(x->name, y->name) || g_strcmp0(x->mailbox, y->mailbox) ||
 		    g_strcmp0(x->host, y->host))
@@ -28,11 +28,8 @@ static inline gboolean fetch_eq_envelope(const imap_envelope *a, const imap_enve
 	if (!a || !b)
 		return a == b;
 	return !g_strcmp0(a->date, b->date) && !g_strcmp0(a->subject, b->subject) &&
-	       !g_strcmp0(a->in_reply_to, b->in_reply_to) &&
 	       !g_strcmp0(a->message_id, b->message_id) && fetch_eq_addresses(a->from, b->from) &&
-	       fetch_eq_addresses(a->sender, b->sender) &&
-	       fetch_eq_addresses(a->reply_to, b->reply_to) && fetch_eq_addresses(a->to, b->to) &&
-	       fetch_eq_addresses(a->cc, b->cc) && fetch_eq_addresses(a->bcc, b->bcc);
+	       fetch_eq_addresses(a->to, b->to);
 }
 
 static inline gboolean fetch_equal(const imap_fetch *a, const imap_fetch *b)

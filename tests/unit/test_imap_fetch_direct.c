@@ -42,9 +42,12 @@ static void test_listing_shape(void)
 	g_assert_cmpint(f->internaldate, ==, 837596665);
 	g_assert_cmpuint(f->rfc822_size, ==, 4286);
 	g_assert_cmpstr(f->envelope->subject, ==, "=?utf-8?Q?Gr=C3=BC=C3=9Fe?=");
-	g_assert_cmpuint(f->envelope->cc->len, ==, 2);
-	g_assert_cmpstr(((imap_address *)f->envelope->cc->pdata[1])->name, ==, "John Klensin");
-	g_assert_cmpuint(f->envelope->reply_to->len, ==, 0);
+	g_assert_cmpuint(f->envelope->from->len, ==, 1);
+	g_assert_cmpstr(f->envelope->from->items[0].name, ==, "Terry Gray");
+	g_assert_cmpstr(f->envelope->from->items[0].host, ==, "cac.washington.edu");
+	g_assert_cmpuint(f->envelope->to->len, ==, 1);
+	g_assert_null(f->envelope->to->items[0].name);
+	g_assert_cmpstr(f->envelope->to->items[0].mailbox, ==, "imap");
 	g_assert_cmpstr(f->envelope->message_id, ==, "<B27397-0100000@cac.washington.edu>");
 
 	/* Through the normal entry point it is the same object, by reference. */
