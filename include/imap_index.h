@@ -32,7 +32,7 @@ mf_imap_index *mf_imap_index_new(const char *mailbox, guint32 uidvalidity);
 void mf_imap_index_free(mf_imap_index *x);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_imap_index, mf_imap_index_free)
 
-/* Copies of all metas, ascending UID (the array frees them). */
+/* References to all metas, ascending UID (the array drops them). */
 GPtrArray *mf_imap_index_listing(const mf_imap_index *x);
 
 /* The file bytes for x, written by `generator` (e.g. "mailfs 0.1.0"). */

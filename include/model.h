@@ -35,7 +35,7 @@ struct mf_node {
 	GError *load_error;     /* why the background listing failed, for the next readdir */
 
 	/* MSG */
-	mf_msg_meta *meta;      /* meta->size is guarded by the model lock */
+	mf_msg_meta *meta;      /* the pointer is guarded by the model lock; the meta never changes */
 	guint32 msg_uidvalidity;
 	guint index;            /* position in parent->msgs when last listed */
 	char *body_key;         /* cache key of the body: folder, UIDVALIDITY and id */
@@ -91,7 +91,7 @@ GArray *mf_model_readdir(mf_model *m, mf_node *dir, guint64 from_off, guint max,
 guint64 mf_model_msg_size(mf_model *m, mf_node *msg, gboolean *exact);
 /* Record the true size of a message learned from its bytes; tells the kernel if it changed. */
 void mf_model_set_exact_size(mf_model *m, mf_node *msg, guint64 size);
-/* A copy of the message metadata (for xattrs and the backend, outside the lock). */
+/* A reference to the message metadata (for xattrs and the backend, outside the lock). */
 mf_msg_meta *mf_model_msg_meta(mf_model *m, mf_node *msg);
 
 /* Messages that follow `msg` in its folder (for read-ahead across files): up to max nodes. */

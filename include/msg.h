@@ -1,5 +1,10 @@
 /* What the filesystem knows about one message: backend-neutral, decoded to UTF-8. The
- * backends fill it from an IMAP ENVELOPE or from POP3 "TOP n 0" headers. */
+ * backends fill it from an IMAP ENVELOPE or from POP3 "TOP n 0" headers.
+ *
+ * Reference counted, and never changed once a second holder may have it: a backend's index
+ * and the filesystem's tree share one copy of every envelope (a big folder holds tens of
+ * thousands), so a change is made to a copy that then replaces the holder's reference
+ * (mf_msg_meta_copy). The count is atomic: the holders live on different threads. */
 #pragma once
 #include <glib.h>
 
@@ -19,9 +24,13 @@ typedef struct {
 	char *subject;        /* decoded, or NULL */
 	char *message_id;     /* or NULL */
 	char *flags;          /* space-separated IMAP flags, NULL when the backend has none */
+	gatomicrefcount ref;
 } mf_msg_meta;
 
+/* One reference, to a meta with every field unset. */
 mf_msg_meta *mf_msg_meta_new(void);
-void mf_msg_meta_free(mf_msg_meta *m);
+mf_msg_meta *mf_msg_meta_ref(mf_msg_meta *m);
+void mf_msg_meta_unref(mf_msg_meta *m);
+/* A new, unshared meta with the same fields: the one to change. */
 mf_msg_meta *mf_msg_meta_copy(const mf_msg_meta *m);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_msg_meta, mf_msg_meta_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_msg_meta, mf_msg_meta_unref)

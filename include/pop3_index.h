@@ -56,7 +56,7 @@ void pop3_index_entry_free(pop3_index_entry *e);
 void pop3_index_add(pop3_index *x, pop3_index_entry *e);
 pop3_index_entry *pop3_index_lookup(const pop3_index *x, const char *id);
 
-/* Copies of all metas, ascending uid (the array frees them). */
+/* References to all metas, ascending uid (the array drops them). */
 GPtrArray *pop3_index_listing(const pop3_index *x);
 
 /* The file bytes for x, written by `generator` (e.g. "mailfs 0.1.0"). */

@@ -16,7 +16,7 @@ void mf_listing_free(mf_listing *l)
 		return;
 	if (l->msgs) {
 		/* The array owns its metas whether or not its creator gave it a free function. */
-		g_ptr_array_set_free_func(l->msgs, (GDestroyNotify)mf_msg_meta_free);
+		g_ptr_array_set_free_func(l->msgs, (GDestroyNotify)mf_msg_meta_unref);
 		g_ptr_array_unref(l->msgs);
 	}
 	g_free(l);

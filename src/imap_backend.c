@@ -448,7 +448,7 @@ static mf_listing *list_messages(mf_backend *b, const mf_folder *f, const mf_lis
 		l->uidvalidity = fs->idx->uidvalidity;
 		l->all_in_sink = sc.all_in_sink;
 		if (l->all_in_sink)
-			l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+			l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 		else
 			l->msgs = sc.listing ? g_steal_pointer(&sc.listing) : mf_imap_index_listing(fs->idx);
 	}

@@ -18,7 +18,7 @@ mf_imap_index *mf_imap_index_new(const char *mailbox, guint32 uidvalidity)
 	x->mailbox = g_strdup(mailbox);
 	x->uidvalidity = uidvalidity;
 	x->msgs = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-					(GDestroyNotify)mf_msg_meta_free);
+					(GDestroyNotify)mf_msg_meta_unref);
 	return x;
 }
 
@@ -55,10 +55,10 @@ static GPtrArray *index_sorted(const mf_imap_index *x)
 GPtrArray *mf_imap_index_listing(const mf_imap_index *x)
 {
 	g_autoptr(GPtrArray) v = index_sorted(x);
-	GPtrArray *out = g_ptr_array_new_full(v->len, (GDestroyNotify)mf_msg_meta_free);
+	GPtrArray *out = g_ptr_array_new_full(v->len, (GDestroyNotify)mf_msg_meta_unref);
 
 	for (guint i = 0; i < v->len; i++)
-		g_ptr_array_add(out, mf_msg_meta_copy(v->pdata[i]));
+		g_ptr_array_add(out, mf_msg_meta_ref(v->pdata[i]));
 	return out;
 }
 

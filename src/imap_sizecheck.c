@@ -66,7 +66,7 @@ gboolean mf_imap_check_sizes(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 
 	if (exists == 0)
 		return TRUE;
-	SizeProbe p = { .picks = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free),
+	SizeProbe p = { .picks = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref),
 			.tail = { -1, -1, -1 } };
 	g_autofree char *args = exists > 2 ?
 		g_strdup_printf("1,%u,%u (UID RFC822.SIZE)", exists / 2 + 1, exists) :

@@ -131,7 +131,7 @@ static void sync_flush_sink(SyncCtx *sc)
 	g_ptr_array_unref(batch);
 }
 
-static void sync_stream(SyncCtx *sc, const mf_msg_meta *m)
+static void sync_stream(SyncCtx *sc, mf_msg_meta *m)
 {
 	if (sc->stream_broken)
 		return;
@@ -140,8 +140,8 @@ static void sync_stream(SyncCtx *sc, const mf_msg_meta *m)
 		return;
 	}
 	if (!sc->pending)
-		sc->pending = g_ptr_array_new_full(SINK_BATCH, (GDestroyNotify)mf_msg_meta_free);
-	g_ptr_array_add(sc->pending, mf_msg_meta_copy(m));
+		sc->pending = g_ptr_array_new_full(SINK_BATCH, (GDestroyNotify)mf_msg_meta_unref);
+	g_ptr_array_add(sc->pending, mf_msg_meta_ref(m));
 	sc->last_streamed = m->uid;
 	sc->streamed++;
 	if (sc->pending->len >= (sc->streamed <= SINK_FIRST_BATCH ? SINK_FIRST_BATCH : SINK_BATCH))
@@ -154,8 +154,11 @@ static void sync_set_flags(SyncCtx *sc, guint32 uid, const char *flags)
 
 	if (!m || !g_strcmp0(m->flags, flags))
 		return;
+	/* The tree may share this meta: the change goes to a copy. */
+	m = mf_msg_meta_copy(m);
 	g_free(m->flags);
 	m->flags = g_strdup(flags);
+	g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(uid), m);
 	sc->reflagged++;
 	sc->disturbed++;
 }
@@ -219,7 +222,7 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 			sc->reflagged++;
 		g_hash_table_replace(sc->idx->msgs, GUINT_TO_POINTER(f->uid), m);
 		if (sc->copies)
-			g_ptr_array_add(sc->copies, mf_msg_meta_copy(m));
+			g_ptr_array_add(sc->copies, mf_msg_meta_ref(m));
 		else if (sc->sink && !old)
 			sync_stream(sc, m);
 	} else if (f->has_flags) {
@@ -350,7 +353,7 @@ static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 	if (sc->sink)
 		sc->uidvalidity = sc->idx->uidvalidity;
 	else
-		sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_free);
+		sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_unref);
 	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
 
 	if (ok && sc->sink)

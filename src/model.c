@@ -54,7 +54,7 @@ static void node_free(mf_node *n)
 	if (n->by_name)
 		g_hash_table_destroy(n->by_name);
 	if (n->meta)
-		mf_msg_meta_free(n->meta);
+		mf_msg_meta_unref(n->meta);
 	g_free(n->body_key);
 	g_clear_error(&n->load_error);
 	g_mutex_clear(&n->load_lock);
@@ -298,8 +298,13 @@ static void merge_listing(mf_model *m, mf_node *dir, mf_listing *l, GPtrArray *q
 		if (n) {
 			g_hash_table_remove(old_by_uid, GUINT_TO_POINTER(meta->uid));
 			/* Only flags may change under a UID; keep a size we already verified. */
-			g_free(n->meta->flags);
-			n->meta->flags = g_strdup(meta->flags);
+			if (g_strcmp0(n->meta->flags, meta->flags)) {
+				mf_msg_meta *c = mf_msg_meta_copy(n->meta);
+				g_free(c->flags);
+				c->flags = g_strdup(meta->flags);
+				mf_msg_meta_unref(n->meta);
+				n->meta = c;
+			}
 		} else {
 			n = msg_node_new(m, dir, meta, mf_make_message_name(meta), l->uidvalidity, base);
 			if (!n)
@@ -359,13 +364,13 @@ static gboolean sizes_look_trustworthy(mf_model *m, mf_node *dir)
 		return TRUE; /* whole-message backends verify on every fetch anyway */
 	guint n = dir->msgs->len;
 	guint picks[3] = { 0, n / 2, n - 1 };
-	g_autoptr(GPtrArray) metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+	g_autoptr(GPtrArray) metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 	for (guint i = 0; i < G_N_ELEMENTS(picks) && n > 0; i++) {
 		if (i > 0 && picks[i] == picks[i - 1])
 			continue;
 		mf_msg_meta *meta = mf_model_msg_meta(m, dir->msgs->pdata[picks[i]]);
 		if (meta->size == 0)
-			mf_msg_meta_free(meta); /* size 0 is always verified before it is shown */
+			mf_msg_meta_unref(meta); /* size 0 is always verified before it is shown */
 		else
 			g_ptr_array_add(metas, meta);
 	}
@@ -480,13 +485,13 @@ static void stream_add(guint32 uidvalidity, GPtrArray *metas, gpointer user_data
 		if (dir->stream_dirty ||
 		    (last && ((mf_node *)dir->msgs->pdata[last - 1])->meta->uid >= meta->uid)) {
 			dir->stream_dirty = TRUE;
-			mf_msg_meta_free(meta);
+			mf_msg_meta_unref(meta);
 			g_free(names[i]);
 			continue;
 		}
 		mf_node *n = msg_node_new(m, dir, meta, names[i], uidvalidity, base);
 		if (!n) {
-			mf_msg_meta_free(meta);
+			mf_msg_meta_unref(meta);
 			continue;
 		}
 		n->index = dir->msgs->len;
@@ -762,8 +767,13 @@ void mf_model_set_exact_size(mf_model *m, mf_node *msg, guint64 size)
 {
 	g_mutex_lock(&m->lock);
 	gboolean changed = msg->meta->size != size;
-	msg->meta->size = size;
-	msg->meta->size_exact = TRUE;
+	if (changed || !msg->meta->size_exact) {
+		mf_msg_meta *c = mf_msg_meta_copy(msg->meta);
+		c->size = size;
+		c->size_exact = TRUE;
+		mf_msg_meta_unref(msg->meta);
+		msg->meta = c;
+	}
 	g_mutex_unlock(&m->lock);
 	if (changed && m->notify)
 		m->notify(MF_NOTIFY_INVAL_INODE, 0, msg->ino, NULL, m->notify_data);
@@ -772,7 +782,7 @@ void mf_model_set_exact_size(mf_model *m, mf_node *msg, guint64 size)
 mf_msg_meta *mf_model_msg_meta(mf_model *m, mf_node *msg)
 {
 	g_mutex_lock(&m->lock);
-	mf_msg_meta *c = mf_msg_meta_copy(msg->meta);
+	mf_msg_meta *c = mf_msg_meta_ref(msg->meta);
 	g_mutex_unlock(&m->lock);
 	return c;
 }

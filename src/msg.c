@@ -7,12 +7,19 @@ mf_msg_meta *mf_msg_meta_new(void)
 
 	m->internaldate = MF_NO_DATE;
 	m->date = MF_NO_DATE;
+	g_atomic_ref_count_init(&m->ref);
 	return m;
 }
 
-void mf_msg_meta_free(mf_msg_meta *m)
+mf_msg_meta *mf_msg_meta_ref(mf_msg_meta *m)
 {
-	if (!m)
+	g_atomic_ref_count_inc(&m->ref);
+	return m;
+}
+
+void mf_msg_meta_unref(mf_msg_meta *m)
+{
+	if (!m || !g_atomic_ref_count_dec(&m->ref))
 		return;
 	g_free(m->id);
 	g_free(m->date_raw);
@@ -32,6 +39,7 @@ mf_msg_meta *mf_msg_meta_copy(const mf_msg_meta *m)
 	if (!m)
 		return NULL;
 	c = g_memdup2(m, sizeof(*m));
+	g_atomic_ref_count_init(&c->ref);
 	c->id = g_strdup(m->id);
 	c->date_raw = g_strdup(m->date_raw);
 	c->from = g_strdup(m->from);

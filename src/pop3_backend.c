@@ -266,6 +266,7 @@ static void top_reply(guint32 msg, GBytes *payload, const GError *error, gpointe
 	}
 	gsize len;
 	const char *hdr = g_bytes_get_data(payload, &len);
+	/* e is an entry of the index being built: nobody else holds its meta yet. */
 	mf_msg_meta_from_headers(e->meta, hdr, len);
 	e->headers = TRUE;
 }
@@ -298,7 +299,7 @@ static mf_listing *pop3_list_locked(Pop3Backend *pb, GError **err)
 							    uid, e->size);
 		ne->msg = g_array_index(hints, guint32, i);
 		if (old && old->headers && old->meta->size == e->size) {
-			mf_msg_meta_free(ne->meta);
+			mf_msg_meta_unref(ne->meta);
 			ne->meta = mf_msg_meta_copy(old->meta);
 			ne->meta->uid = uid;
 			ne->headers = TRUE;

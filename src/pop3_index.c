@@ -70,7 +70,7 @@ void pop3_index_entry_free(pop3_index_entry *e)
 	if (!e)
 		return;
 	g_free(e->uidl);
-	mf_msg_meta_free(e->meta);
+	mf_msg_meta_unref(e->meta);
 	g_free(e);
 }
 
@@ -110,10 +110,10 @@ static GPtrArray *index_sorted(const pop3_index *x)
 GPtrArray *pop3_index_listing(const pop3_index *x)
 {
 	g_autoptr(GPtrArray) v = index_sorted(x);
-	GPtrArray *out = g_ptr_array_new_full(v->len, (GDestroyNotify)mf_msg_meta_free);
+	GPtrArray *out = g_ptr_array_new_full(v->len, (GDestroyNotify)mf_msg_meta_unref);
 
 	for (guint i = 0; i < v->len; i++)
-		g_ptr_array_add(out, mf_msg_meta_copy(((pop3_index_entry *)v->pdata[i])->meta));
+		g_ptr_array_add(out, mf_msg_meta_ref(((pop3_index_entry *)v->pdata[i])->meta));
 	return out;
 }
 

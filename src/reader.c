@@ -189,7 +189,7 @@ static void prefetch_run(gpointer data, gpointer user_data)
 		g_free(job);
 		return;
 	}
-	g_autoptr(GPtrArray) metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+	g_autoptr(GPtrArray) metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 	for (guint i = 0; i < job->nodes->len; i++)
 		g_ptr_array_add(metas, mf_model_msg_meta(r->model, job->nodes->pdata[i]));
 	g_autoptr(GError) e = NULL;

@@ -190,7 +190,7 @@ static mf_listing *fake_list_messages(mf_backend *b, const mf_folder *f, GError 
 	} else {
 		l = g_new0(mf_listing, 1);
 		l->uidvalidity = ff->uidvalidity;
-		l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+		l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 		for (guint i = 0; i < ff->msgs->len; i++)
 			g_ptr_array_add(l->msgs, fake_meta_locked(ff->msgs->pdata[i]));
 	}
@@ -390,7 +390,7 @@ static mf_listing *fake_list_messages_streamed(mf_backend *b, const mf_folder *f
 		return NULL;
 	}
 	r.uv = ff->uidvalidity;
-	r.metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+	r.metas = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 	for (guint i = 0; i < ff->msgs->len; i++)
 		g_ptr_array_add(r.metas, fake_meta_locked(ff->msgs->pdata[i]));
 	g_mutex_unlock(&fb->lock);
@@ -422,7 +422,7 @@ static mf_listing *fake_list_messages_streamed(mf_backend *b, const mf_folder *f
 		l = g_new0(mf_listing, 1);
 		l->uidvalidity = ff->uidvalidity;
 		l->all_in_sink = r.o.all_in_sink;
-		l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+		l->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 		for (guint i = 0; i < ff->msgs->len && !l->all_in_sink; i++)
 			g_ptr_array_add(l->msgs, fake_meta_locked(ff->msgs->pdata[i]));
 		g_mutex_unlock(&fb->lock);

@@ -535,9 +535,16 @@ static void test_merge_on_refresh(void)
 	g_assert_cmpuint(mf_model_msg_size(m, n2, &exact), ==, 200);
 	g_assert_false(exact);
 
-	/* The reader learned the true size of message 2. */
+	/* The reader learned the true size of message 2. A meta handed out before keeps what it
+	 * said: metas are shared, and changed only as copies. */
+	g_autoptr(mf_msg_meta) before = mf_model_msg_meta(m, n2);
 	mf_model_set_exact_size(m, n2, 250);
 	g_assert_cmpuint(notes_count(&ns, MF_NOTIFY_INVAL_INODE, n2->ino), ==, 1);
+	g_assert_cmpuint(before->size, ==, 200);
+	g_assert_false(before->size_exact);
+	g_autoptr(mf_msg_meta) after = mf_model_msg_meta(m, n2);
+	g_assert_cmpuint(after->size, ==, 250);
+	g_assert_true(after->size_exact);
 	mf_model_set_exact_size(m, n2, 250); /* no change, no notification */
 	g_assert_cmpuint(notes_count(&ns, MF_NOTIFY_INVAL_INODE, n2->ino), ==, 1);
 	notes_reset(&ns);

@@ -33,7 +33,7 @@ static void test_new(void)
 	g_assert_null(m->subject);
 	g_assert_cmpuint(m->size, ==, 0);
 	g_assert_false(m->size_exact);
-	mf_msg_meta_free(NULL);
+	mf_msg_meta_unref(NULL);
 }
 
 static void test_copy_is_deep(void)
@@ -57,9 +57,29 @@ static void test_copy_is_deep(void)
 	g_assert_true(c->subject != m->subject);
 	g_assert_true(c->flags != m->flags);
 	/* the copy outlives the original */
-	g_clear_pointer(&m, mf_msg_meta_free);
+	g_clear_pointer(&m, mf_msg_meta_unref);
 	g_assert_cmpstr(c->subject, ==, "Lunch");
 	g_assert_null(mf_msg_meta_copy(NULL));
+}
+
+/* A reference is the same meta and keeps it alive; a copy of a shared one is unshared. */
+static void test_ref_shares(void)
+{
+	mf_msg_meta *m = filled();
+	mf_msg_meta *r = mf_msg_meta_ref(m);
+
+	g_assert_true(r == m);
+	g_autoptr(mf_msg_meta) c = mf_msg_meta_copy(m);
+	mf_msg_meta_unref(m);
+	g_assert_cmpstr(r->subject, ==, "Lunch");
+	g_free(c->subject);
+	c->subject = g_strdup("Dinner");
+	g_assert_cmpstr(r->subject, ==, "Lunch");
+	mf_msg_meta_unref(r);
+	/* The copy started with one reference of its own. */
+	mf_msg_meta *c2 = mf_msg_meta_ref(c);
+	mf_msg_meta_unref(c2);
+	g_assert_cmpstr(c->subject, ==, "Dinner");
 }
 
 static void test_copy_of_empty(void)
@@ -98,7 +118,7 @@ static void test_listing_free(void)
 	a->msgs = g_ptr_array_new();
 	g_ptr_array_add(a->msgs, filled());
 	g_ptr_array_add(a->msgs, mf_msg_meta_new());
-	b->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_free);
+	b->msgs = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 	g_ptr_array_add(b->msgs, filled());
 	mf_listing_free(a);
 	mf_listing_free(b);
@@ -119,6 +139,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/msg/new", test_new);
 	g_test_add_func("/msg/copy-is-deep", test_copy_is_deep);
 	g_test_add_func("/msg/copy-of-empty", test_copy_of_empty);
+	g_test_add_func("/msg/ref-shares", test_ref_shares);
 	g_test_add_func("/backend-types/folder-free", test_folder_free);
 	g_test_add_func("/backend-types/listing-free", test_listing_free);
 	return g_test_run();
