@@ -96,18 +96,18 @@ static gboolean read_span(imap_cursor *c, span *sp)
 
 	*sp = (span){ 0 };
 	if (ch == '"') {
-		/* Most strings hold nothing to unescape: one memchr finds the end. */
-		const guint8 *open = c->p + c->pos + 1;
-		const guint8 *close = memchr(open, '"', c->len - c->pos - 1);
+		/* Most strings are short and hold nothing to unescape: one pass finds their end. */
+		static const guint8 special[256] = { ['"'] = 1, ['\\'] = 1, ['\r'] = 1, ['\n'] = 1,
+						     [0] = 1 };
+		const guint8 *open = c->p + c->pos + 1, *end = c->p + c->len, *q = open;
 
+		while (q < end && !special[*q])
+			q++;
 		sp->at = c->pos;
-		if (close && !memchr(open, '\\', (gsize)(close - open)) &&
-		    !memchr(open, '\r', (gsize)(close - open)) &&
-		    !memchr(open, '\n', (gsize)(close - open)) &&
-		    !memchr(open, '\0', (gsize)(close - open))) {
+		if (q < end && *q == '"') {
 			sp->at++;
-			sp->n = (gsize)(close - open);
-			c->pos = (gsize)(close - c->p) + 1;
+			sp->n = (gsize)(q - open);
+			c->pos = (gsize)(q - c->p) + 1;
 			return TRUE;
 		}
 		gsize bad;

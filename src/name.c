@@ -106,9 +106,9 @@ char *mf_utf8_nfc(const char *s, gssize len)
 
 /* ---- message names ---------------------------------------------------------------------- */
 
-/* name_sanitise for pure ASCII, which needs no UTF-8 decoding or normalising: the common case,
- * and a hot path when naming 10,000 files. */
-static char *name_sanitise_ascii(const char *in, gsize len)
+/* name_append_sanitised for pure ASCII, which needs no UTF-8 decoding or normalising: the
+ * common case, and a hot path when naming 10,000 files. */
+static void name_append_ascii(GString *out, const char *in, gsize len)
 {
 	/* Most senders and subjects are already clean: single inner spaces, no controls, no '/'. */
 	gboolean clean = len > 0 && in[0] != ' ' && in[len - 1] != ' ';
@@ -117,9 +117,11 @@ static char *name_sanitise_ascii(const char *in, gsize len)
 		clean = c == ' ' ? in[i + 1] != ' ' : !name_is_control((guchar)c) && !g_ascii_isspace(c) &&
 							c != '/';
 	}
-	if (clean)
-		return g_strndup(in, len);
-	GString *out = g_string_sized_new(len);
+	if (clean) {
+		g_string_append_len(out, in, (gssize)len);
+		return;
+	}
+	gsize start = out->len;
 	gboolean space = FALSE;
 
 	for (const char *p = in; *p; p++) {
@@ -129,7 +131,7 @@ static char *name_sanitise_ascii(const char *in, gsize len)
 			space = TRUE;
 			continue;
 		}
-		if (space && out->len)
+		if (space && out->len > start)
 			g_string_append_c(out, ' ');
 		space = FALSE;
 		if (c == '/')
@@ -137,7 +139,6 @@ static char *name_sanitise_ascii(const char *in, gsize len)
 		else
 			g_string_append_c(out, c);
 	}
-	return g_string_free(out, FALSE);
 }
 
 /* Sanitised, whitespace-collapsed, trimmed NFC text; "" if nothing visible is left. */
@@ -147,15 +148,8 @@ static char *name_sanitise(const char *in)
 	g_autoptr(GString) out = NULL;
 	gboolean space = FALSE;
 	const char *valid = in;
-	gsize len = 0;
+	gsize len = strlen(in);
 
-	if (!in)
-		return g_strdup("");
-	while (in[len] && (guchar)in[len] < 0x80)
-		len++;
-	if (!in[len])
-		return name_sanitise_ascii(in, len);
-	len += strlen(in + len);
 	if (!g_utf8_validate(in, (gssize)len, NULL))
 		valid = repaired = g_utf8_make_valid(in, (gssize)len);
 	out = g_string_sized_new(strlen(valid));
@@ -186,6 +180,24 @@ static char *name_sanitise(const char *in)
 		if ((guchar)*p >= 0x80)
 			return mf_utf8_nfc(out->str, (gssize)out->len);
 	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* The sanitised form of `in` (see name_sanitise), appended to out. */
+static void name_append_sanitised(GString *out, const char *in)
+{
+	gsize len = 0;
+
+	if (!in)
+		return;
+	while (in[len] && (guchar)in[len] < 0x80)
+		len++;
+	if (!in[len]) {
+		name_append_ascii(out, in, len);
+		return;
+	}
+	g_autofree char *s = name_sanitise(in);
+
+	g_string_append(out, s);
 }
 
 /* Bytes of the longest prefix of s that fits in max bytes without splitting a character, a
@@ -219,11 +231,13 @@ static gsize name_fit(const char *s, gsize max)
 	return (gsize)((q > s ? q : p) - s);
 }
 
-/* Cut s in place to fit max bytes, then drop the whitespace the cut may leave at the end. */
-static void name_cut(char *s, gsize max)
+/* Cut out's text from `start` on to fit max bytes, then drop the whitespace the cut may leave
+ * at the end. */
+static void name_cut(GString *out, gsize start, gsize max)
 {
-	s[name_fit(s, max)] = '\0';
-	g_strchomp(s);
+	g_string_truncate(out, start + name_fit(out->str + start, max));
+	while (out->len > start && g_ascii_isspace(out->str[out->len - 1]))
+		g_string_truncate(out, out->len - 1);
 }
 
 static void name_append_hash(GString *out, const char *what)
@@ -233,9 +247,10 @@ static void name_append_hash(GString *out, const char *what)
 	g_string_append_printf(out, "~%.*s", NAME_HASH_HEX, sum);
 }
 
-/* The id as it appears in the name. Backends hand in safe ids; this only guards against one
- * that is not (a '/' or control byte would corrupt the path, a huge one the length). */
-static char *name_safe_id(const mf_msg_meta *m)
+/* The id as it appears in the name: m->id itself, or an escaped copy in *escaped. Backends
+ * hand in safe ids; this only guards against one that is not (a '/' or control byte would
+ * corrupt the path, a huge one the length). */
+static const char *name_safe_id(const mf_msg_meta *m, char **escaped)
 {
 	const char *id = m->id && *m->id ? m->id : NULL;
 	gsize n = 0;
@@ -244,7 +259,7 @@ static char *name_safe_id(const mf_msg_meta *m)
 	while (id && id[n] > 0x20 && id[n] < 0x7f && id[n] != '/')
 		n++;
 	if (id && !id[n] && n <= NAME_ID_MAX)
-		return g_strndup(id, n);
+		return id;
 	g_autoptr(GString) out = g_string_new(NULL);
 	g_autofree char *uid = id ? NULL : g_strdup_printf("%u", m->uid);
 
@@ -264,7 +279,7 @@ static char *name_safe_id(const mf_msg_meta *m)
 		g_string_truncate(out, keep);
 		name_append_hash(out, id ? id : uid);
 	}
-	return g_string_free(g_steal_pointer(&out), FALSE);
+	return *escaped = g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 static void name_append_digits(GString *out, gint64 v, int width)
@@ -325,33 +340,45 @@ static void name_append_date(GString *out, const mf_msg_meta *m)
 			       g_date_time_get_hour(dt), g_date_time_get_minute(dt));
 }
 
+static void name_scratch_free(gpointer s)
+{
+	g_string_free(s, TRUE);
+}
+
+/* Names are made ten thousand at a time: each thread builds them in one buffer of its own. */
+static GPrivate name_scratch = G_PRIVATE_INIT(name_scratch_free);
+
 char *mf_make_message_name(const mf_msg_meta *m)
 {
-	g_autoptr(GString) out = g_string_sized_new(MF_NAME_MAX + 1);
-	g_autofree char *sender = name_sanitise(m->from_name);
-	g_autofree char *subject = name_sanitise(m->subject);
-	g_autofree char *id = name_safe_id(m);
-	gsize fixed, room;
+	GString *out = g_private_get(&name_scratch);
+	g_autofree char *escaped_id = NULL;
+	const char *id = name_safe_id(m, &escaped_id);
+	gsize fixed, room, at;
 
+	if (!out) {
+		out = g_string_sized_new(2 * MF_NAME_MAX);
+		g_private_set(&name_scratch, out);
+	}
+	g_string_truncate(out, 0);
 	name_append_date(out, m);
 	/* date, " ", " - ", ".", id, ".eml" */
 	fixed = out->len + 1 + 3 + 1 + strlen(id) + 4;
 	room = MF_NAME_MAX - fixed;
 
-	name_cut(sender, MIN(NAME_SENDER_MAX, room / 2));
-	if (!*sender) {
-		g_free(sender);
-		sender = g_strdup("(no sender)");
-	}
-	if (!*subject) {
-		g_free(subject);
-		subject = g_strdup("(no subject)");
-	}
-	name_cut(subject, room - strlen(sender));
 	g_string_append_c(out, ' ');
-	g_string_append(out, sender);
+	at = out->len;
+	name_append_sanitised(out, m->from_name);
+	name_cut(out, at, MIN(NAME_SENDER_MAX, room / 2));
+	if (out->len == at)
+		g_string_append(out, "(no sender)");
+	gsize sender = out->len - at;
+
 	g_string_append(out, " - ");
-	g_string_append(out, subject);
+	at = out->len;
+	name_append_sanitised(out, m->subject);
+	if (out->len == at)
+		g_string_append(out, "(no subject)");
+	name_cut(out, at, room - sender);
 	g_string_append_c(out, '.');
 	g_string_append(out, id);
 	g_string_append(out, ".eml");
@@ -360,7 +387,12 @@ char *mf_make_message_name(const mf_msg_meta *m)
 	if (out->str[0] == '.' || out->str[0] == '-')
 		out->str[0] = '_';
 	/* Kept for the life of the mount, ten thousand at a time: no spare capacity. */
-	return g_strndup(out->str, out->len);
+	char *name = g_strndup(out->str, out->len);
+
+	/* A megabyte subject is cut to a name; the buffer it needed is not kept. */
+	if (out->allocated_len > 16 * MF_NAME_MAX)
+		g_private_replace(&name_scratch, g_string_sized_new(2 * MF_NAME_MAX));
+	return name;
 }
 
 static gboolean name_needs_escape(gunichar c)
