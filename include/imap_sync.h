@@ -12,12 +12,26 @@
  *   envelopes for the UIDs not known.
  *
  * A new UIDVALIDITY (or nothing remembered) means a full listing: one "UID FETCH 1:*" of the
- * envelopes, whatever the folder's size. */
+ * envelopes, whatever the folder's size. Given a second connection (mf_imap_helper), a big
+ * one is two: "UID FETCH 1:<s-1>" here and "UID FETCH <s>:*" there, at the same time, with s
+ * about halfway through the UIDs. The server then works on two processes, and over a long
+ * link two TCP streams carry the envelopes. */
 #pragma once
 #include <glib.h>
 #include "imap_conn.h"
 #include "imap_index.h"
 #include "backend.h"
+
+/* Lends a second connection for the upper part of a big full listing. */
+typedef struct {
+	/* An open connection nobody is using, or one being opened for the pool (waited for), or
+	 * a new one if the pool has room; NULL otherwise. Must not wait for a busy connection:
+	 * the caller holds one and waits for this one. Called on a thread of its own. */
+	mf_imap_conn *(*borrow)(const char *mailbox, gpointer user_data);
+	void (*give_back)(mf_imap_conn *c, gpointer user_data);
+	gpointer user_data;
+	guint32 min_messages; /* a folder smaller than this is listed on one connection */
+} mf_imap_helper;
 
 /* Messages the server describes too badly to list are skipped, logged and recorded as the
  * last error in `stats` (may be NULL). On success *idx is current (replaced when the epoch changed; created when NULL) and
@@ -28,7 +42,10 @@
  * return, built while the envelopes arrived; NULL otherwise (the caller then asks the index).
  * `sink` (may be NULL): a full listing's envelopes go to it in batches as they arrive, instead
  * of into `listing`; *all_in_sink (may be NULL) then says whether the sink got exactly the
- * listing (else it got part of it, or a listing that changed while it arrived). */
+ * listing (else it got part of it, or a listing that changed while it arrived).
+ * `helper` (may be NULL): a second connection for a big full listing; whatever happens to it,
+ * the result is the same as without it. */
 gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
 			     mf_imap_index **idx, gboolean *changed, GPtrArray **listing,
-			     const mf_listing_sink *sink, gboolean *all_in_sink, GError **err);
+			     const mf_listing_sink *sink, gboolean *all_in_sink,
+			     const mf_imap_helper *helper, GError **err);

@@ -49,6 +49,10 @@ typedef struct {
 	GCond cond;
 	GPtrArray *idle;  /* mf_imap_conn*, checked in */
 	guint total;      /* idle + checked out + being opened */
+	/* A second connection opened after mounting, so that a big first listing can be split
+	 * without a handshake in its way (see mf_imap_helper). */
+	GThread *warm_up;
+	gboolean warming; /* it is being opened: a helper waits for it */
 	guint next_id;
 	GHashTable *folders; /* raw name -> FolderState*, under lock */
 	GThreadPool *saver;  /* one thread writing index files, off the listing's critical path */
@@ -103,6 +107,20 @@ static mf_imap_conn *pool_open_conn(ImapBackend *ib, GError **err)
 	return mf_imap_conn_open(&o, err);
 }
 
+/* An idle connection, preferring one with `mailbox` selected. Lock held, idle not empty. */
+static mf_imap_conn *pool_take_idle_locked(ImapBackend *ib, const char *mailbox)
+{
+	guint pick = ib->idle->len - 1; /* most recently used: least likely timed out */
+
+	for (guint i = 0; mailbox && i < ib->idle->len; i++) {
+		const char *sel = mf_imap_conn_selected(ib->idle->pdata[i]);
+
+		if (sel && !strcmp(sel, mailbox))
+			pick = i;
+	}
+	return g_ptr_array_steal_index(ib->idle, pick);
+}
+
 /* An idle connection (preferring one with `mailbox` selected), else a new one if the pool
  * has room, else wait. `fresh` asks for a newly opened connection: after a failure the idle
  * ones may be just as dead (a server restart kills them all). */
@@ -114,15 +132,7 @@ static mf_imap_conn *pool_checkout(ImapBackend *ib, const char *mailbox, gboolea
 	g_mutex_lock(&ib->lock);
 	for (;;) {
 		if (!fresh && ib->idle->len > 0) {
-			guint pick = ib->idle->len - 1; /* most recently used: least likely timed out */
-
-			for (guint i = 0; mailbox && i < ib->idle->len; i++) {
-				const char *sel = mf_imap_conn_selected(ib->idle->pdata[i]);
-
-				if (sel && !strcmp(sel, mailbox))
-					pick = i;
-			}
-			c = g_ptr_array_steal_index(ib->idle, pick);
+			c = pool_take_idle_locked(ib, mailbox);
 			break;
 		}
 		if (ib->total < ib->max_conns) {
@@ -192,6 +202,85 @@ static gboolean pool_run(ImapBackend *ib, const char *mailbox, conn_op op, gpoin
 			g_propagate_error(err, g_steal_pointer(&e));
 		return ok;
 	}
+}
+
+/* ---- a second connection for big listings -------------------------------------------- */
+
+/* mf_imap_helper.borrow: like pool_checkout, but never waits for a connection in use (the
+ * listing that asks holds one, and may hold the last). */
+static mf_imap_conn *helper_borrow(const char *mailbox, gpointer ud)
+{
+	ImapBackend *ib = ud;
+	mf_imap_conn *c = NULL;
+	gboolean open = FALSE;
+
+	g_mutex_lock(&ib->lock);
+	while (ib->idle->len == 0 && ib->warming)
+		g_cond_wait(&ib->cond, &ib->lock);
+	if (ib->idle->len > 0) {
+		c = pool_take_idle_locked(ib, mailbox);
+	} else if (ib->total < ib->max_conns) {
+		ib->total++;
+		open = TRUE;
+	}
+	g_mutex_unlock(&ib->lock);
+	if (!open)
+		return c;
+	g_autoptr(GError) e = NULL;
+
+	c = pool_open_conn(ib, &e);
+	if (!c) {
+		mf_log_debug("no second connection for listing %s: %s", mailbox, e->message);
+		g_mutex_lock(&ib->lock);
+		ib->total--;
+		g_cond_broadcast(&ib->cond);
+		g_mutex_unlock(&ib->lock);
+	}
+	return c;
+}
+
+static void helper_give_back(mf_imap_conn *c, gpointer ud)
+{
+	pool_checkin(ud, c);
+}
+
+/* Below this a listing is over before a second connection would have examined the folder. */
+#define SPLIT_MIN_MESSAGES 4000
+
+static gpointer warm_up_main(gpointer data)
+{
+	ImapBackend *ib = data;
+	g_autoptr(GError) e = NULL;
+	mf_imap_conn *c = pool_open_conn(ib, &e);
+
+	/* INBOX is what a mail user lists first. */
+	if (c && !mf_imap_conn_examine(c, "INBOX", &e))
+		mf_log_debug("second connection: %s", e->message);
+	else if (!c)
+		mf_log_debug("no second connection: %s", e->message);
+	g_mutex_lock(&ib->lock);
+	if (c)
+		g_ptr_array_add(ib->idle, c);
+	else
+		ib->total--;
+	ib->warming = FALSE;
+	g_cond_broadcast(&ib->cond);
+	g_mutex_unlock(&ib->lock);
+	return NULL;
+}
+
+/* After daemonizing (threads do not survive the fork): open the second connection. */
+static void imap_start(mf_backend *b)
+{
+	ImapBackend *ib = imap_backend(b);
+
+	g_mutex_lock(&ib->lock);
+	if (ib->max_conns >= 2 && ib->total < ib->max_conns && !ib->warm_up) {
+		ib->total++;
+		ib->warming = TRUE;
+		ib->warm_up = g_thread_new("warm-up", warm_up_main, ib);
+	}
+	g_mutex_unlock(&ib->lock);
 }
 
 /* ---- folders ------------------------------------------------------------------------- */
@@ -414,8 +503,10 @@ static gboolean sync_op(mf_imap_conn *c, gpointer ud, GError **err)
 		sc->checker = g_thread_new("sizecheck", size_check_main, &sc->check);
 	}
 	g_clear_pointer(&sc->listing, g_ptr_array_unref);
+	mf_imap_helper helper = { helper_borrow, helper_give_back, sc->ib, SPLIT_MIN_MESSAGES };
 	gboolean ok = mf_imap_sync_folder(c, sc->mailbox, sc->stats, sc->idx, &changed,
-					  &sc->listing, sink, &sc->all_in_sink, err);
+					  &sc->listing, sink, &sc->all_in_sink,
+					  sc->ib->max_conns >= 2 ? &helper : NULL, err);
 
 	/* A retry after a lost connection may find nothing left to change. */
 	sc->changed = sc->changed || changed;
@@ -860,6 +951,8 @@ static void imap_close(mf_backend *b)
 	ImapBackend *ib = imap_backend(b);
 	g_autoptr(GPtrArray) idle = NULL;
 
+	if (ib->warm_up)
+		g_thread_join(g_steal_pointer(&ib->warm_up));
 	g_mutex_lock(&ib->lock);
 	idle = ib->idle;
 	ib->idle = g_ptr_array_new();
@@ -895,6 +988,7 @@ static void imap_free(mf_backend *b)
 static const mf_backend_ops imap_ops = {
 	.name = "imap",
 	.open = imap_open,
+	.start = imap_start,
 	.list_folders = imap_list_folders,
 	.list_messages = imap_list_messages,
 	.list_messages_streamed = imap_list_messages_streamed,

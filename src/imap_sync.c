@@ -113,7 +113,35 @@ typedef struct {
 	guint streamed;
 	gboolean stream_broken; /* a UID out of order: the sink got only part */
 	GString *scratch, *scratch_spec; /* for format_addresses */
+	const mf_imap_helper *helper;
 } SyncCtx;
+
+static void sync_ctx_init(SyncCtx *sc, const char *mailbox, mf_stats *stats)
+{
+	*sc = (SyncCtx){
+		.mailbox = mailbox,
+		.stats = stats,
+		.uids = g_array_new(FALSE, FALSE, sizeof(guint32)),
+		.vanished = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref),
+		.flags = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free),
+	};
+}
+
+static void sync_ctx_clear(SyncCtx *sc)
+{
+	g_array_free(sc->uids, TRUE);
+	g_ptr_array_unref(sc->vanished);
+	g_hash_table_unref(sc->flags);
+	g_clear_pointer(&sc->wanted, g_hash_table_unref);
+	g_clear_pointer(&sc->seen, g_hash_table_unref);
+	g_clear_error(&sc->bad);
+	g_clear_pointer(&sc->copies, g_ptr_array_unref);
+	g_clear_pointer(&sc->pending, g_ptr_array_unref);
+	if (sc->scratch) {
+		g_string_free(sc->scratch, TRUE);
+		g_string_free(sc->scratch_spec, TRUE);
+	}
+}
 
 /* The first batch is small so that a directory can be shown (and its sizes checked) within
  * milliseconds; later ones are larger, as each costs the sink a lock. */
@@ -340,9 +368,106 @@ static gboolean sync_fetch_envelopes(mf_imap_conn *c, SyncCtx *sc, const guint32
 	return mf_imap_batch_run(batch, err);
 }
 
+static int sync_meta_cmp(gconstpointer a, gconstpointer b)
+{
+	const mf_msg_meta *x = *(mf_msg_meta *const *)a, *y = *(mf_msg_meta *const *)b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* ---- a full listing, on one connection or two ---------------------------------------- */
+
+/* The upper part of a split listing, fetched on the helper's connection into its own index. */
+typedef struct {
+	SyncCtx sc;
+	guint32 uidvalidity;
+	gboolean ok;
+} UpperPart;
+
+static gpointer upper_part_main(gpointer data)
+{
+	UpperPart *u = data;
+	const mf_imap_helper *h = u->sc.helper;
+	g_autoptr(GError) e = NULL;
+	mf_imap_conn *c = h->borrow(u->sc.mailbox, h->user_data);
+
+	if (!c)
+		return NULL;
+	const char *sel = mf_imap_conn_selected(c);
+	g_autofree char *args = g_strdup_printf("%u:* " LISTING_ITEMS, u->sc.new_from);
+
+	u->ok = ((sel && !strcmp(sel, u->sc.mailbox)) || mf_imap_conn_examine(c, u->sc.mailbox, &e)) &&
+		mf_imap_conn_uidvalidity(c) == u->uidvalidity &&
+		mf_imap_conn_run(c, MF_IMAP_UID_FETCH, args, sync_cb, &u->sc, &e);
+	if (!u->ok)
+		mf_log_info("%s: listing the messages from UID %u on one connection only: %s",
+			    u->sc.mailbox, u->sc.new_from, e ? e->message : "the other saw another UIDVALIDITY");
+	h->give_back(c, h->user_data);
+	return NULL;
+}
+
+/* The UID where the upper part starts: halfway through the messages when their UIDs are dense
+ * at the top, as they are when old mail is what gets deleted (and for UIDs 1..n). Any value
+ * gives the same listing; this one only balances the two. 0: not worth a second connection. */
+static guint32 sync_split_point(mf_imap_conn *c, const SyncCtx *sc, guint32 exists)
+{
+	guint32 uidnext = mf_imap_conn_uidnext(c);
+
+	if (!sc->helper || exists < MAX(sc->helper->min_messages, 2) || uidnext <= exists / 2 + 1)
+		return 0;
+	return uidnext - exists / 2;
+}
+
+/* The upper part's envelopes into the listing, after the lower part's: in UID order, as if
+ * one connection had fetched them all. */
+static void sync_take_upper(SyncCtx *sc, GPtrArray *upper)
+{
+	g_ptr_array_sort(upper, sync_meta_cmp);
+	for (guint i = 0; i < upper->len; i++) {
+		mf_msg_meta *m = upper->pdata[i];
+
+		if (g_hash_table_contains(sc->idx->msgs, GUINT_TO_POINTER(m->uid)))
+			continue;
+		g_hash_table_insert(sc->idx->msgs, GUINT_TO_POINTER(m->uid), mf_msg_meta_ref(m));
+		sc->added++;
+		if (sc->copies)
+			g_ptr_array_add(sc->copies, mf_msg_meta_ref(m));
+		else if (sc->sink)
+			sync_stream(sc, m);
+	}
+}
+
+static gboolean sync_full_split(mf_imap_conn *c, SyncCtx *sc, guint32 split, GError **err)
+{
+	UpperPart u = { .uidvalidity = sc->idx->uidvalidity };
+
+	sync_ctx_init(&u.sc, sc->mailbox, sc->stats);
+	u.sc.helper = sc->helper;
+	u.sc.new_from = split;
+	u.sc.idx = mf_imap_index_new(sc->mailbox, u.uidvalidity);
+	u.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	GThread *t = g_thread_new("listing-upper", upper_part_main, &u);
+	g_autofree char *lower = g_strdup_printf("1:%u " LISTING_ITEMS, split - 1);
+	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, lower, sync_cb, sc, err);
+
+	g_thread_join(t);
+	if (ok && u.ok) {
+		sync_take_upper(sc, u.sc.copies);
+	} else if (ok) {
+		g_autofree char *upper = g_strdup_printf("%u:* " LISTING_ITEMS, split);
+
+		sc->new_from = split; /* '*' is the last message even below `split` */
+		ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, upper, sync_cb, sc, err);
+	}
+	mf_imap_index_free(u.sc.idx);
+	sync_ctx_clear(&u.sc);
+	return ok;
+}
+
 /* The first listing of a folder (or of a new epoch) is one "UID FETCH 1:*", whatever its size:
  * no UID set to learn first, so no round trip before the envelopes start flowing, and the
- * command stays short however sparse or long the UIDs are. */
+ * command stays short however sparse or long the UIDs are. A big one may be split in two
+ * (sync_full_split). */
 static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 {
 	guint32 exists = mf_imap_conn_exists(c);
@@ -354,7 +479,9 @@ static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 		sc->uidvalidity = sc->idx->uidvalidity;
 	else
 		sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_unref);
-	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+	guint32 split = sync_split_point(c, sc, exists);
+	gboolean ok = split ? sync_full_split(c, sc, split, err)
+			    : mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
 
 	if (ok && sc->sink)
 		sync_flush_sink(sc);
@@ -366,13 +493,6 @@ static gboolean sync_sink_complete(const SyncCtx *sc)
 {
 	return sc->sink && sc->streamed && !sc->stream_broken && !sc->disturbed &&
 	       sc->streamed == g_hash_table_size(sc->idx->msgs);
-}
-
-static int sync_meta_cmp(gconstpointer a, gconstpointer b)
-{
-	const mf_msg_meta *x = *(mf_msg_meta *const *)a, *y = *(mf_msg_meta *const *)b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
 /* The copies made during a full listing, if they are exactly the index's metas: in ascending
@@ -542,17 +662,15 @@ static gboolean sync_run(mf_imap_conn *c, SyncCtx *sc, mf_imap_index **idx, gboo
 
 gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *stats,
 			     mf_imap_index **idx, gboolean *changed, GPtrArray **listing,
-			     const mf_listing_sink *sink, gboolean *all_in_sink, GError **err)
+			     const mf_listing_sink *sink, gboolean *all_in_sink,
+			     const mf_imap_helper *helper, GError **err)
 {
-	SyncCtx sc = {
-		.mailbox = mailbox,
-		.stats = stats,
-		.sink = sink,
-		.uids = g_array_new(FALSE, FALSE, sizeof(guint32)),
-		.vanished = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref),
-		.flags = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free),
-	};
+	SyncCtx sc;
 	gboolean ok;
+
+	sync_ctx_init(&sc, mailbox, stats);
+	sc.sink = sink;
+	sc.helper = helper;
 
 	*changed = FALSE;
 	if (listing)
@@ -566,17 +684,6 @@ gboolean mf_imap_sync_folder(mf_imap_conn *c, const char *mailbox, mf_stats *sta
 		mf_log_debug("%s: listing has %u messages (%u new, %u gone, %u with new flags)",
 			     mailbox, g_hash_table_size((*idx)->msgs), sc.added, sc.removed,
 			     sc.reflagged);
-	g_array_free(sc.uids, TRUE);
-	g_ptr_array_unref(sc.vanished);
-	g_hash_table_unref(sc.flags);
-	g_clear_pointer(&sc.wanted, g_hash_table_unref);
-	g_clear_pointer(&sc.seen, g_hash_table_unref);
-	g_clear_error(&sc.bad);
-	g_clear_pointer(&sc.copies, g_ptr_array_unref);
-	g_clear_pointer(&sc.pending, g_ptr_array_unref);
-	if (sc.scratch) {
-		g_string_free(sc.scratch, TRUE);
-		g_string_free(sc.scratch_spec, TRUE);
-	}
+	sync_ctx_clear(&sc);
 	return ok;
 }

@@ -308,7 +308,7 @@ static void sync_expect(Fake *f, mf_imap_conn *c, mf_imap_index **idx, const cha
 	gboolean changed = !want_changed;
 
 	g_autoptr(GPtrArray) listing = NULL;
-	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &listing, NULL, NULL, &err));
+	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &listing, NULL, NULL, NULL, &err));
 	g_assert_no_error(err);
 	if (listing) {
 		/* Built during a full listing: the same as the index gives. */
@@ -449,6 +449,175 @@ static void test_plain(void)
 	fake_free(f, c);
 }
 
+/* ---- a full listing split over two connections ---------------------------------------- */
+
+/* A second server holding the same mailbox: the helper's connection goes there, so that each
+ * server's log shows one connection's commands. */
+static Fake *fake_twin(Fake *f)
+{
+	Fake *g = fake_new(f->caps);
+
+	g->uidvalidity = f->uidvalidity;
+	g->uidnext = f->uidnext;
+	g->modseq = f->modseq;
+	g_array_append_vals(g->msgs, f->msgs->data, f->msgs->len);
+	return g;
+}
+
+typedef struct {
+	Fake *twin;        /* NULL: no second connection to lend */
+	mf_imap_conn *lent;
+	guint borrowed;
+} Lender;
+
+static mf_imap_conn *lender_borrow(const char *mailbox, gpointer ud)
+{
+	Lender *l = ud;
+
+	l->borrowed++;
+	return l->twin ? fake_connect(l->twin, NULL) : NULL;
+}
+
+static void lender_give_back(mf_imap_conn *c, gpointer ud)
+{
+	((Lender *)ud)->lent = c;
+}
+
+static void collect_uids(guint32 uidvalidity, GPtrArray *metas, gpointer ud)
+{
+	GArray *uids = ud;
+
+	for (guint i = 0; i < metas->len; i++) {
+		mf_msg_meta *m = metas->pdata[i];
+
+		g_array_append_val(uids, m->uid);
+		mf_msg_meta_unref(m);
+	}
+}
+
+#define ITEMS " (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"
+
+/* One full listing with a lender; the index must equal the mailbox `truth` holds (f's unless
+ * given), whatever the lender did. Streamed (to a sink) or not. Returns the commands of the
+ * first connection. */
+static char *split_listing(Fake *f, Lender *l, gboolean streamed, mf_imap_index **idx,
+			   Fake *truth)
+{
+	mf_imap_conn *c = fake_connect(f, NULL);
+	mf_imap_helper h = { lender_borrow, lender_give_back, l, 10 };
+	g_autoptr(GArray) uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+	mf_listing_sink sink = { .add = collect_uids, .user_data = uids };
+	g_autoptr(GPtrArray) listing = NULL;
+	g_autoptr(GError) err = NULL;
+	gboolean changed = FALSE, all_in_sink = FALSE;
+
+	g_assert_true(mf_imap_sync_folder(c, "INBOX", NULL, idx, &changed, &listing,
+					  streamed ? &sink : NULL, &all_in_sink, &h, &err));
+	g_assert_no_error(err);
+	g_assert_true(changed);
+	g_autofree char *a = render_index(*idx), *b = render_fake(truth ? truth : f);
+	g_assert_cmpstr(a, ==, b);
+	g_autoptr(GPtrArray) want = mf_imap_index_listing(*idx);
+	if (streamed) {
+		/* Every message once, in UID order, as from one connection. */
+		g_assert_true(all_in_sink);
+		g_assert_cmpuint(uids->len, ==, want->len);
+		for (guint i = 0; i < want->len; i++)
+			g_assert_cmpuint(g_array_index(uids, guint32, i), ==,
+					 ((mf_msg_meta *)want->pdata[i])->uid);
+	} else {
+		g_assert_nonnull(listing);
+		g_assert_cmpuint(listing->len, ==, want->len);
+		for (guint i = 0; i < want->len; i++)
+			g_assert_true(listing->pdata[i] == want->pdata[i]);
+	}
+	char *cmds = fake_commands(f);
+	fake_free(f, c);
+	return cmds;
+}
+
+static void test_split(void)
+{
+	for (int streamed = 0; streamed < 2; streamed++) {
+		Fake *f = fake_new("IMAP4rev1 CONDSTORE");
+		for (int i = 0; i < 50; i++)
+			fake_add(f, i % 3 ? "\\Seen" : "");
+		Lender l = { .twin = fake_twin(f) };
+		g_autoptr(mf_imap_index) idx = NULL;
+
+		/* UIDNEXT 51, 50 messages: the upper part starts at 51 - 25. */
+		g_autofree char *cmds = split_listing(f, &l, streamed, &idx, NULL);
+		g_assert_cmpstr(cmds, ==, "EXAMINE \"INBOX\" (CONDSTORE) | UID FETCH 1:25" ITEMS);
+		g_autofree char *lent = fake_commands(l.twin);
+		g_assert_cmpstr(lent, ==, "EXAMINE \"INBOX\" | UID FETCH 26:*" ITEMS);
+		g_assert_cmpuint(idx->highestmodseq, ==, 50);
+		fake_free(l.twin, l.lent);
+	}
+}
+
+/* Whatever happens to the second connection, the first lists the rest itself. */
+static void test_split_fallbacks(void)
+{
+	for (int how = 0; how < 3; how++) {
+		Fake *f = fake_new("IMAP4rev1");
+		for (int i = 0; i < 30; i++)
+			fake_add(f, "");
+		Lender l = { 0 };
+		if (how == 1) {
+			/* It sees another epoch of the folder. */
+			l.twin = fake_twin(f);
+			l.twin->uidvalidity = 7;
+		} else if (how == 2) {
+			/* It is examined later and sees new mail: the listing has it, and keeps the
+			 * first connection's UIDNEXT, so that the next refresh asks from there. */
+			l.twin = fake_twin(f);
+			for (int i = 0; i < 5; i++)
+				fake_add(l.twin, "");
+		}
+		g_autoptr(mf_imap_index) idx = NULL;
+		g_autofree char *cmds = split_listing(f, &l, how == 1, &idx, how == 2 ? l.twin : NULL);
+
+		g_assert_cmpuint(l.borrowed, ==, 1);
+		if (how < 2)
+			g_assert_cmpstr(cmds, ==, "EXAMINE \"INBOX\" | UID FETCH 1:15" ITEMS " | UID FETCH 16:*" ITEMS);
+		else
+			g_assert_cmpstr(cmds, ==, "EXAMINE \"INBOX\" | UID FETCH 1:15" ITEMS);
+		g_assert_cmpuint(idx->uidnext, ==, 31);
+		if (l.twin)
+			fake_free(l.twin, l.lent);
+	}
+}
+
+/* UIDs far below UIDNEXT (the newest mail was deleted): "UID n:*" then names the last message
+ * although it is below n, and it must not be listed twice. A small folder is not split. */
+static void test_split_edges(void)
+{
+	Fake *f = fake_new("IMAP4rev1");
+	for (int i = 0; i < 40; i++)
+		fake_add(f, "");
+	for (guint32 u = 41; u < 100; u++) {
+		fake_add(f, "");
+		fake_expunge(f, u);
+	}
+	Lender l = { .twin = fake_twin(f) };
+	g_autoptr(mf_imap_index) idx = NULL;
+	g_autofree char *cmds = split_listing(f, &l, TRUE, &idx, NULL);
+
+	/* UIDNEXT 100, 40 messages: the upper part from 80 holds only the last message's echo. */
+	g_assert_cmpstr(cmds, ==, "EXAMINE \"INBOX\" | UID FETCH 1:79" ITEMS);
+	g_assert_cmpuint(g_hash_table_size(idx->msgs), ==, 40);
+	fake_free(l.twin, l.lent);
+
+	Fake *small = fake_new("IMAP4rev1");
+	for (int i = 0; i < 9; i++)
+		fake_add(small, "");
+	Lender none = { .twin = NULL };
+	g_autoptr(mf_imap_index) idx2 = NULL;
+	g_autofree char *one = split_listing(small, &none, FALSE, &idx2, NULL);
+	g_assert_cmpstr(one, ==, "EXAMINE \"INBOX\" | " LIST_ALL);
+	g_assert_cmpuint(none.borrowed, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -456,5 +625,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/imap_sync/qresync", test_qresync);
 	g_test_add_func("/imap_sync/condstore", test_condstore);
 	g_test_add_func("/imap_sync/plain", test_plain);
+	g_test_add_func("/imap_sync/split", test_split);
+	g_test_add_func("/imap_sync/split-fallbacks", test_split_fallbacks);
+	g_test_add_func("/imap_sync/split-edges", test_split_edges);
 	return g_test_run();
 }
