@@ -1,0 +1,64 @@
+#!/bin/bash
+# A folder big enough (4,500 messages) that its first listing is split over two connections
+# (imap_sync.c): the listing equals the one a single connection makes (-o connections=1), the
+# server saw the two halves on two sessions, and a message of the upper half reads back exactly.
+# The folder is made in erin's account, which only 45_refresh uses, and removed at the end.
+. "$(dirname "$0")/../lib/common.sh"
+mf_need_mailfs
+mf_need_dovecot
+
+U=$MUT_USER
+N=4500
+box=$(dirname "$MAILDIR")/$U/.Big
+url=imaps://$U@127.0.0.1:$IMAPS_PORT
+rm -rf "$box"
+mkdir -p "$box/cur" "$box/new" "$box/tmp"
+# Written straight into the Maildir: 4,500 deliveries through doveadm would take a minute.
+awk -v n="$N" -v dir="$box/cur" 'BEGIN {
+	for (i = 1; i <= n; i++) {
+		f = sprintf("%s/%d.M%dP1.mailfs-test:2,S", dir, 1700000000 + i, i)
+		printf "From: Sender %d <s%d@example.org>\r\nTo: erin@example.org\r\n", i % 97, i % 97 > f
+		printf "Subject: Big folder message %d\r\n", i > f
+		printf "Date: Tue, 14 Nov 2023 %02d:%02d:00 +0000\r\n", (i / 60) % 24, i % 60 > f
+		printf "Message-ID: <big-%d@example.org>\r\n\r\nBody of message %d.\r\n", i, i > f
+		close(f)
+	}
+}'
+chown -R dovecot:dovecot "$box"
+
+# list MP OPTS...: mount erin with OPTS and a fresh cache, save `ls -l --time-style=+%s` of Big
+list() {
+	local out=$1
+	shift
+	rm -rf "$T/cache"
+	if ! MAILFS_PASSWORD=$MUT_PASSWORD mf_mount "$T/mp" -o "cafile=$CA_FILE" \
+		-o "cache_dir=$T/cache" "$@" "$url"; then
+		fail "mount $url $*" "$(cat "$T/mount.err")"
+		return 1
+	fi
+	ls -l --time-style=+%s "$T/mp/Big" > "$out"
+}
+
+mark=$T/rawlog.before
+find "$RAWLOG_DIR/$U" -name '*.in' > "$mark" 2>/dev/null
+if list "$T/two"; then
+	check_eq "the big folder lists every message" "$N" "$(grep -vc '^total' "$T/two")"
+	# The last message by UID is in the upper half; it reads back as the server stores it.
+	name=$(ls "$T/mp/Big" | sed 's/.*\.\([0-9]*\)\.eml$/\1 &/' | sort -n | tail -n 1 | cut -d' ' -f2-)
+	mid=$(grep -m 1 '^Message-ID:' "$T/mp/Big/$name" | tr -d '\r')
+	file=$(grep -l -F -x -e "$mid"$'\r' "$box"/cur/* | head -n 1)
+	check "the message with the highest UID reads back exactly" cmp "$T/mp/Big/$name" "$file"
+	mf_umount "$T/mp" || fail "unmount"
+	# The two halves, each on a session of its own (the server's raw logs of what was sent).
+	new_logs=$(find "$RAWLOG_DIR/$U" -name '*.in' | grep -vxFf "$mark")
+	lower=$(grep -l 'UID FETCH 1:[0-9]* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)' $new_logs | head -n 1)
+	upper=$(grep -l 'UID FETCH [0-9]*:\* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)' $new_logs | head -n 1)
+	check "the lower half was fetched on one session" test -n "$lower"
+	check "the upper half on another" test -n "$upper" -a "$upper" != "$lower"
+fi
+if list "$T/one" -o connections=1; then
+	check "one connection lists the same names, sizes and dates" diff "$T/one" "$T/two"
+	mf_umount "$T/mp" || fail "unmount (connections=1)"
+fi
+rm -rf "$box"
+mf_finish
