@@ -84,6 +84,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_imap_batch, mf_imap_batch_free)
 /* Queue one command; args may be NULL. Nothing is written yet. */
 void mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_imap_data_cb cb,
 		       gpointer user_data);
+/* Commands made while the batch runs: `feed` is called whenever fewer than `window` of its
+ * commands are queued or in flight, adds some (mf_imap_batch_add) and returns TRUE, or returns
+ * FALSE once it has no more. Lets two connections share out work as each gets to it. */
+typedef gboolean (*mf_imap_feed_cb)(mf_imap_batch *b, gpointer user_data);
+void mf_imap_batch_set_feed(mf_imap_batch *b, guint window, mf_imap_feed_cb feed,
+			    gpointer user_data);
 /* Write the queued commands (in windows of a few KiB, so neither side's buffers can fill up
  * and deadlock) and read until each has completed. FALSE with the first command's failure:
  * MF_ERR_SERVER for NO/BAD, MF_ERR_THROTTLED for rate limiting, MF_ERR_NET etc. when the

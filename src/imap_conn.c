@@ -466,7 +466,18 @@ struct mf_imap_batch {
 	mf_imap_conn *c;
 	GPtrArray *cmds;    /* BatchCmd* */
 	gboolean refused;   /* a command failed the allow-list */
+	mf_imap_feed_cb feed; /* or NULL */
+	gpointer feed_ud;
+	guint feed_window;
 };
+
+void mf_imap_batch_set_feed(mf_imap_batch *b, guint window, mf_imap_feed_cb feed,
+			    gpointer user_data)
+{
+	b->feed = feed;
+	b->feed_ud = user_data;
+	b->feed_window = MAX(window, 1);
+}
 
 static void batch_cmd_free(gpointer p)
 {
@@ -569,7 +580,23 @@ gboolean mf_imap_batch_run(mf_imap_batch *b, GError **err)
 		g_set_error(err, MF_ERROR, MF_ERR_NET, "connection to %s is closed", c->host);
 		return FALSE;
 	}
-	while (done < n) {
+	for (;;) {
+		/* Unsent commands count against the window too: they are next. */
+		while (b->feed && inflight + (n - next) < b->feed_window) {
+			if (!b->feed(b, b->feed_ud))
+				b->feed = NULL;
+			n = b->cmds->len;
+		}
+		if (b->refused) {
+			/* Fed after others were sent: their answers are not read, so the connection
+			 * cannot be used again. */
+			g_set_error(err, MF_ERROR, MF_ERR_FAILED,
+				    "refusing to send a command that could change the mailbox");
+			conn_die(c);
+			goto fail;
+		}
+		if (done == n)
+			break;
 		if (next < n) {
 			g_autoptr(GString) out = g_string_new(NULL);
 			gboolean was_idle = inflight == 0;

@@ -377,54 +377,133 @@ static int sync_meta_cmp(gconstpointer a, gconstpointer b)
 
 /* ---- a full listing, on one connection or two ---------------------------------------- */
 
-/* The upper part of a split listing, fetched on the helper's connection into its own index. */
+/* A big full listing is cut into UID ranges that the listing's connection takes from the
+ * bottom and a second connection from the top, each as it is ready for more: a second
+ * connection that is late (still logging in) or never comes costs nothing, and the two meet
+ * wherever they meet. */
+#define CHUNKS 8
+#define CHUNK_WINDOW 2 /* commands queued or in flight per connection: one streams, one waits */
+
+typedef struct {
+	GMutex lock;
+	/* Chunk i is UIDs lo[i] .. lo[i+1]-1, the last one up to the highest possible UID, not
+	 * '*': "n:*" names the last message even below n. */
+	guint32 lo[CHUNKS];
+	guint n;
+	guint front, back;      /* chunks [front, back) are still to take */
+} Chunks;
+
+/* Cut [1, highest UID] so that each chunk holds about as many messages, if the UIDs are
+ * dense at the top, as they are when old mail is what gets deleted (and for UIDs 1..n): any
+ * cut gives the same listing; this one only balances the two connections. FALSE: not worth
+ * a second connection. */
+static gboolean chunks_init(Chunks *q, guint32 exists, guint32 uidnext, guint32 min_messages)
+{
+	if (exists < MAX(min_messages, CHUNKS) || uidnext < 2)
+		return FALSE;
+	guint32 base = uidnext > exists ? uidnext - exists : 1;
+
+	q->n = 0;
+	q->lo[q->n++] = 1;
+	for (guint i = 1; i < CHUNKS; i++) {
+		guint32 lo = base + (guint32)((guint64)exists * i / CHUNKS);
+
+		if (lo > q->lo[q->n - 1])
+			q->lo[q->n++] = lo;
+	}
+	if (q->n < 2)
+		return FALSE;
+	q->front = 0;
+	q->back = q->n;
+	g_mutex_init(&q->lock);
+	return TRUE;
+}
+
+static char *chunk_take(Chunks *q, gboolean from_top)
+{
+	guint i;
+
+	g_mutex_lock(&q->lock);
+	gboolean any = q->front < q->back;
+
+	if (any)
+		i = from_top ? --q->back : q->front++;
+	g_mutex_unlock(&q->lock);
+	if (!any)
+		return NULL;
+	guint64 hi = i + 1 < q->n ? (guint64)q->lo[i + 1] - 1 : G_MAXUINT32;
+
+	return g_strdup_printf("%u:%" G_GUINT64_FORMAT " " LISTING_ITEMS, q->lo[i], hi);
+}
+
+typedef struct {
+	Chunks *q;
+	SyncCtx *sc;
+	gboolean from_top;
+} Feeder;
+
+static gboolean feed_chunk(mf_imap_batch *b, gpointer ud)
+{
+	Feeder *fd = ud;
+	g_autofree char *args = chunk_take(fd->q, fd->from_top);
+
+	if (args)
+		mf_imap_batch_add(b, MF_IMAP_UID_FETCH, args, sync_cb, fd->sc);
+	return args != NULL;
+}
+
+static gboolean fetch_chunks(mf_imap_conn *c, Chunks *q, SyncCtx *sc, gboolean from_top,
+			     GError **err)
+{
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+	Feeder fd = { q, sc, from_top };
+
+	mf_imap_batch_set_feed(batch, CHUNK_WINDOW, feed_chunk, &fd);
+	return mf_imap_batch_run(batch, err);
+}
+
+/* The top chunks, fetched on the helper's connection into an index of their own. */
 typedef struct {
 	SyncCtx sc;
+	Chunks *q;
 	guint32 uidvalidity;
-	gboolean ok;
-} UpperPart;
+	gboolean took, ok;  /* took chunks; and fetched every one it took */
+} TopPart;
 
-static gpointer upper_part_main(gpointer data)
+static gpointer top_part_main(gpointer data)
 {
-	UpperPart *u = data;
-	const mf_imap_helper *h = u->sc.helper;
+	TopPart *t = data;
+	const mf_imap_helper *h = t->sc.helper;
 	g_autoptr(GError) e = NULL;
-	mf_imap_conn *c = h->borrow(u->sc.mailbox, h->user_data);
+	mf_imap_conn *c = h->borrow(t->sc.mailbox, h->user_data);
 
 	if (!c)
 		return NULL;
 	const char *sel = mf_imap_conn_selected(c);
-	g_autofree char *args = g_strdup_printf("%u:* " LISTING_ITEMS, u->sc.new_from);
 
-	u->ok = ((sel && !strcmp(sel, u->sc.mailbox)) || mf_imap_conn_examine(c, u->sc.mailbox, &e)) &&
-		mf_imap_conn_uidvalidity(c) == u->uidvalidity &&
-		mf_imap_conn_run(c, MF_IMAP_UID_FETCH, args, sync_cb, &u->sc, &e);
-	if (!u->ok)
-		mf_log_info("%s: listing the messages from UID %u on one connection only: %s",
-			    u->sc.mailbox, u->sc.new_from, e ? e->message : "the other saw another UIDVALIDITY");
+	if (!(sel && !strcmp(sel, t->sc.mailbox)) && !mf_imap_conn_examine(c, t->sc.mailbox, &e))
+		mf_log_debug("%s: listing on one connection: %s", t->sc.mailbox, e->message);
+	else if (mf_imap_conn_uidvalidity(c) != t->uidvalidity)
+		mf_log_debug("%s: listing on one connection: the other sees another UIDVALIDITY",
+			     t->sc.mailbox);
+	else {
+		t->took = TRUE;
+		t->ok = fetch_chunks(c, t->q, &t->sc, TRUE, &e);
+	}
+	if (t->took && !t->ok)
+		mf_log_info("%s: a second connection failed during the listing (%s): listing its part again on the first",
+			    t->sc.mailbox, e ? e->message : "?");
 	h->give_back(c, h->user_data);
 	return NULL;
 }
 
-/* The UID where the upper part starts: halfway through the messages when their UIDs are dense
- * at the top, as they are when old mail is what gets deleted (and for UIDs 1..n). Any value
- * gives the same listing; this one only balances the two. 0: not worth a second connection. */
-static guint32 sync_split_point(mf_imap_conn *c, const SyncCtx *sc, guint32 exists)
-{
-	guint32 uidnext = mf_imap_conn_uidnext(c);
-
-	if (!sc->helper || exists < MAX(sc->helper->min_messages, 2) || uidnext <= exists / 2 + 1)
-		return 0;
-	return uidnext - exists / 2;
-}
-
-/* The upper part's envelopes into the listing, after the lower part's: in UID order, as if
+/* The top part's envelopes into the listing, after the bottom part's: in UID order, as if
  * one connection had fetched them all. */
-static void sync_take_upper(SyncCtx *sc, GPtrArray *upper)
+static void sync_take_top(SyncCtx *sc, GPtrArray *top)
 {
-	g_ptr_array_sort(upper, sync_meta_cmp);
-	for (guint i = 0; i < upper->len; i++) {
-		mf_msg_meta *m = upper->pdata[i];
+	g_ptr_array_sort(top, sync_meta_cmp);
+	for (guint i = 0; i < top->len; i++) {
+		mf_msg_meta *m = top->pdata[i];
 
 		if (g_hash_table_contains(sc->idx->msgs, GUINT_TO_POINTER(m->uid)))
 			continue;
@@ -437,37 +516,37 @@ static void sync_take_upper(SyncCtx *sc, GPtrArray *upper)
 	}
 }
 
-static gboolean sync_full_split(mf_imap_conn *c, SyncCtx *sc, guint32 split, GError **err)
+static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GError **err)
 {
-	UpperPart u = { .uidvalidity = sc->idx->uidvalidity };
+	TopPart t = { .q = q, .uidvalidity = sc->idx->uidvalidity };
 
-	sync_ctx_init(&u.sc, sc->mailbox, sc->stats);
-	u.sc.helper = sc->helper;
-	u.sc.new_from = split;
-	u.sc.idx = mf_imap_index_new(sc->mailbox, u.uidvalidity);
-	u.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
-	GThread *t = g_thread_new("listing-upper", upper_part_main, &u);
-	g_autofree char *lower = g_strdup_printf("1:%u " LISTING_ITEMS, split - 1);
-	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, lower, sync_cb, sc, err);
+	sync_ctx_init(&t.sc, sc->mailbox, sc->stats);
+	t.sc.helper = sc->helper;
+	t.sc.new_from = 1;
+	t.sc.idx = mf_imap_index_new(sc->mailbox, t.uidvalidity);
+	t.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	GThread *th = g_thread_new("listing-top", top_part_main, &t);
+	gboolean ok = fetch_chunks(c, q, sc, FALSE, err);
 
-	g_thread_join(t);
-	if (ok && u.ok) {
-		sync_take_upper(sc, u.sc.copies);
-	} else if (ok) {
-		g_autofree char *upper = g_strdup_printf("%u:* " LISTING_ITEMS, split);
+	g_thread_join(th);
+	if (ok && t.took && !t.ok && q->back < q->n) {
+		/* What the second connection took is a run of top chunks: one command for all. */
+		g_autofree char *args = g_strdup_printf("%u:%u " LISTING_ITEMS, q->lo[q->back], G_MAXUINT32);
 
-		sc->new_from = split; /* '*' is the last message even below `split` */
-		ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, upper, sync_cb, sc, err);
+		ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, args, sync_cb, sc, err);
+	} else if (ok && t.took) {
+		sync_take_top(sc, t.sc.copies);
 	}
-	mf_imap_index_free(u.sc.idx);
-	sync_ctx_clear(&u.sc);
+	mf_imap_index_free(t.sc.idx);
+	sync_ctx_clear(&t.sc);
+	g_mutex_clear(&q->lock);
 	return ok;
 }
 
 /* The first listing of a folder (or of a new epoch) is one "UID FETCH 1:*", whatever its size:
  * no UID set to learn first, so no round trip before the envelopes start flowing, and the
- * command stays short however sparse or long the UIDs are. A big one may be split in two
- * (sync_full_split). */
+ * command stays short however sparse or long the UIDs are. A big one is shared with a second
+ * connection (sync_full_shared). */
 static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 {
 	guint32 exists = mf_imap_conn_exists(c);
@@ -479,9 +558,11 @@ static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 		sc->uidvalidity = sc->idx->uidvalidity;
 	else
 		sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_unref);
-	guint32 split = sync_split_point(c, sc, exists);
-	gboolean ok = split ? sync_full_split(c, sc, split, err)
-			    : mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+	Chunks q;
+	gboolean ok = sc->helper && chunks_init(&q, exists, mf_imap_conn_uidnext(c),
+						 sc->helper->min_messages)
+			      ? sync_full_shared(c, sc, &q, err)
+			      : mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
 
 	if (ok && sc->sink)
 		sync_flush_sink(sc);
