@@ -13,9 +13,10 @@
  *
  * A new UIDVALIDITY (or nothing remembered) means a full listing: one "UID FETCH 1:*" of the
  * envelopes, whatever the folder's size. Given a second connection (mf_imap_helper), a big
- * one is two: "UID FETCH 1:<s-1>" here and "UID FETCH <s>:*" there, at the same time, with s
- * about halfway through the UIDs. The server then works on two processes, and over a long
- * link two TCP streams carry the envelopes. */
+ * one is cut into eight UID ranges ("UID FETCH a:b"), taken from the bottom here and from the
+ * top there, each connection taking the next as it is ready: the server then works on two
+ * processes, and over a long link two TCP streams carry the envelopes. A second connection
+ * that comes late takes what is left; one that never comes costs nothing. */
 #pragma once
 #include <glib.h>
 #include "imap_conn.h"
