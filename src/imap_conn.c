@@ -519,10 +519,16 @@ static void batch_add_cmd(mf_imap_batch *b, int cmd, const char *args, mf_imap_d
 	g_ptr_array_add(b->cmds, bc);
 }
 
-void mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_imap_data_cb cb,
-		       gpointer user_data)
+guint mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_imap_data_cb cb,
+			gpointer user_data)
 {
 	batch_add_cmd(b, (int)cmd, args, cb, user_data);
+	return b->cmds->len - 1;
+}
+
+gboolean mf_imap_batch_cmd_done(const mf_imap_batch *b, guint i)
+{
+	return i < b->cmds->len && ((BatchCmd *)b->cmds->pdata[i])->done;
 }
 
 static gboolean is_data_keyword(const char *k)

@@ -114,7 +114,14 @@ typedef struct {
 	gboolean stream_broken; /* a UID out of order: the sink got only part */
 	GString *scratch, *scratch_spec; /* for format_addresses */
 	const mf_imap_helper *helper;
+	/* The bottom part of a shared listing (sync_full_shared): envelopes of a later chunk
+	 * than `cur_chunk` wait in `held` until the chunks below are complete. */
+	struct Chunks *order;
+	GPtrArray *held;
+	guint cur_chunk;
 } SyncCtx;
+
+static void sync_emit(SyncCtx *sc, mf_msg_meta *m);
 
 static void sync_ctx_init(SyncCtx *sc, const char *mailbox, mf_stats *stats)
 {
@@ -137,6 +144,7 @@ static void sync_ctx_clear(SyncCtx *sc)
 	g_clear_error(&sc->bad);
 	g_clear_pointer(&sc->copies, g_ptr_array_unref);
 	g_clear_pointer(&sc->pending, g_ptr_array_unref);
+	g_clear_pointer(&sc->held, g_ptr_array_unref);
 	if (sc->scratch) {
 		g_string_free(sc->scratch, TRUE);
 		g_string_free(sc->scratch_spec, TRUE);
@@ -252,7 +260,7 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 		if (sc->copies)
 			g_ptr_array_add(sc->copies, mf_msg_meta_ref(m));
 		else if (sc->sink && !old)
-			sync_stream(sc, m);
+			sync_emit(sc, m);
 	} else if (f->has_flags) {
 		sync_set_flags(sc, f->uid, flags);
 	}
@@ -384,7 +392,7 @@ static int sync_meta_cmp(gconstpointer a, gconstpointer b)
 #define CHUNKS 8
 #define CHUNK_WINDOW 2 /* commands queued or in flight per connection: one streams, one waits */
 
-typedef struct {
+typedef struct Chunks {
 	GMutex lock;
 	/* Chunk i is UIDs lo[i] .. lo[i+1]-1, the last one up to the highest possible UID, not
 	 * '*': "n:*" names the last message even below n. */
@@ -419,9 +427,9 @@ static gboolean chunks_init(Chunks *q, guint32 exists, guint32 uidnext, guint32 
 	return TRUE;
 }
 
-static char *chunk_take(Chunks *q, gboolean from_top)
+static char *chunk_take(Chunks *q, gboolean from_top, guint *index)
 {
-	guint i;
+	guint i = 0;
 
 	g_mutex_lock(&q->lock);
 	gboolean any = q->front < q->back;
@@ -431,35 +439,89 @@ static char *chunk_take(Chunks *q, gboolean from_top)
 	g_mutex_unlock(&q->lock);
 	if (!any)
 		return NULL;
+	*index = i;
 	guint64 hi = i + 1 < q->n ? (guint64)q->lo[i + 1] - 1 : G_MAXUINT32;
 
 	return g_strdup_printf("%u:%" G_GUINT64_FORMAT " " LISTING_ITEMS, q->lo[i], hi);
+}
+
+static guint chunk_of(const Chunks *q, guint32 uid)
+{
+	guint i = 0;
+
+	while (i + 1 < q->n && uid >= q->lo[i + 1])
+		i++;
+	return i;
+}
+
+/* An envelope for the sink from the bottom part: in UID order, although the server may
+ * interleave its answers to the two FETCHes in flight. */
+static void sync_emit(SyncCtx *sc, mf_msg_meta *m)
+{
+	if (!sc->order || chunk_of(sc->order, m->uid) <= sc->cur_chunk) {
+		sync_stream(sc, m);
+		return;
+	}
+	if (!sc->held)
+		sc->held = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	g_ptr_array_add(sc->held, mf_msg_meta_ref(m));
+}
+
+/* The chunks below `cur` are complete: what was held of them, and of `cur`, goes on. */
+static void sync_release(SyncCtx *sc, guint cur)
+{
+	sc->cur_chunk = cur;
+	if (!sc->held || !sc->held->len)
+		return;
+	g_ptr_array_sort(sc->held, sync_meta_cmp);
+	guint n = 0;
+
+	while (n < sc->held->len && chunk_of(sc->order, ((mf_msg_meta *)sc->held->pdata[n])->uid) <= cur)
+		sync_stream(sc, sc->held->pdata[n++]);
+	g_ptr_array_remove_range(sc->held, 0, n);
 }
 
 typedef struct {
 	Chunks *q;
 	SyncCtx *sc;
 	gboolean from_top;
+	guint cmd[CHUNKS];  /* bottom part: the batch's number for each chunk it took */
+	gboolean sent[CHUNKS];
 } Feeder;
 
 static gboolean feed_chunk(mf_imap_batch *b, gpointer ud)
 {
 	Feeder *fd = ud;
-	g_autofree char *args = chunk_take(fd->q, fd->from_top);
+	SyncCtx *sc = fd->sc;
+	guint i, cur = sc->cur_chunk;
 
-	if (args)
-		mf_imap_batch_add(b, MF_IMAP_UID_FETCH, args, sync_cb, fd->sc);
-	return args != NULL;
+	/* Called as commands complete: a good time to let held envelopes go on. */
+	while (sc->order && cur < fd->q->n && fd->sent[cur] && mf_imap_batch_cmd_done(b, fd->cmd[cur]))
+		cur++;
+	if (sc->order && cur != sc->cur_chunk)
+		sync_release(sc, cur);
+	g_autofree char *args = chunk_take(fd->q, fd->from_top, &i);
+
+	if (!args)
+		return FALSE;
+	fd->cmd[i] = mf_imap_batch_add(b, MF_IMAP_UID_FETCH, args, sync_cb, sc);
+	fd->sent[i] = TRUE;
+	return TRUE;
 }
 
 static gboolean fetch_chunks(mf_imap_conn *c, Chunks *q, SyncCtx *sc, gboolean from_top,
 			     GError **err)
 {
 	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
-	Feeder fd = { q, sc, from_top };
+	Feeder fd = { .q = q, .sc = sc, .from_top = from_top };
 
 	mf_imap_batch_set_feed(batch, CHUNK_WINDOW, feed_chunk, &fd);
-	return mf_imap_batch_run(batch, err);
+	gboolean ok = mf_imap_batch_run(batch, err);
+
+	/* Every chunk taken is complete (or failed): nothing is waiting for another. */
+	if (sc->order)
+		sync_release(sc, q->n);
+	return ok;
 }
 
 /* The top chunks, fetched on the helper's connection into an index of their own. */
@@ -526,8 +588,12 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GError
 	t.sc.idx = mf_imap_index_new(sc->mailbox, t.uidvalidity);
 	t.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
 	GThread *th = g_thread_new("listing-top", top_part_main, &t);
+
+	sc->order = q;
+	sc->cur_chunk = 0;
 	gboolean ok = fetch_chunks(c, q, sc, FALSE, err);
 
+	sc->order = NULL;
 	g_thread_join(th);
 	if (ok && t.took && !t.ok && q->back < q->n) {
 		/* What the second connection took is a run of top chunks: one command for all. */

@@ -4,6 +4,7 @@
  * speaks just enough QRESYNC, CONDSTORE and ESEARCH (each can be switched off). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@ typedef struct {
 	GArray *gone;       /* FMsg: expunged uid and the modseq of the expunge */
 	gboolean qresync;   /* enabled by the client */
 	gboolean fail_fetch; /* answer UID FETCH with NO */
+	gboolean interleave; /* answer two pipelined UID FETCHes line by line, the second first */
 	GPtrArray *log;     /* command lines received (tag stripped), since the last reset */
 	int listen_fd;
 	GThread *thread;
@@ -77,6 +79,9 @@ static void fake_flag(Fake *f, guint32 uid, const char *flags)
 	g_assert_not_reached();
 }
 
+/* While set, what the server says is kept here instead of sent (see fake_interleaved). */
+static __thread GString *say_capture;
+
 static void say(int fd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void say(int fd, const char *fmt, ...)
 {
@@ -85,6 +90,10 @@ static void say(int fd, const char *fmt, ...)
 	va_start(ap, fmt);
 	g_autofree char *s = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
+	if (say_capture) {
+		g_string_append(say_capture, s);
+		return;
+	}
 	g_assert_cmpint(write(fd, s, strlen(s)), ==, (gssize)strlen(s));
 }
 
@@ -190,17 +199,57 @@ static void fake_command(Fake *f, int fd, const char *tag, const char *cmd)
 	}
 }
 
+/* The whole answer to one command line, kept. */
+static char *fake_answer(Fake *f, char *line)
+{
+	char *sp = strchr(line, ' ');
+
+	g_assert_nonnull(sp);
+	*sp = '\0';
+	say_capture = g_string_new(NULL);
+	fake_command(f, -1, line, sp + 1);
+	return g_string_free(g_steal_pointer(&say_capture), FALSE);
+}
+
+/* Two pipelined commands answered as some servers do (Dovecot, for FETCHes): their untagged
+ * lines alternating, and the second one completed first. */
+static void fake_interleaved(int fd, const char *a, const char *b)
+{
+	g_auto(GStrv) la = g_strsplit(a, "\r\n", -1), lb = g_strsplit(b, "\r\n", -1);
+	guint na = g_strv_length(la) - 1, nb = g_strv_length(lb) - 1; /* the last is "" */
+
+	for (guint i = 0; i + 1 < MAX(na, nb); i++) {
+		if (i + 1 < na)
+			say(fd, "%s\r\n", la[i]);
+		if (i + 1 < nb)
+			say(fd, "%s\r\n", lb[i]);
+	}
+	say(fd, "%s\r\n%s\r\n", lb[nb - 1], la[na - 1]);
+}
+
 static gpointer fake_serve(gpointer p)
 {
 	Fake *f = p;
 	int fd = accept(f->listen_fd, NULL, NULL);
 	FILE *in = fdopen(dup(fd), "r");
-	char line[8192];
+	char line[8192], next[8192];
 
 	g_assert_cmpint(fd, >=, 0);
+	/* Unbuffered, so that poll() tells whether another command is waiting. */
+	setvbuf(in, NULL, _IONBF, 0);
 	say(fd, "* PREAUTH [CAPABILITY %s] fake\r\n", f->caps);
 	while (fgets(line, sizeof line, in)) {
 		g_strchomp(line);
+		struct pollfd pf = { .fd = fileno(in), .events = POLLIN };
+
+		if (f->interleave && strstr(line, " UID FETCH ") && strstr(line, "ENVELOPE") &&
+		    poll(&pf, 1, 200) == 1 && fgets(next, sizeof next, in)) {
+			g_strchomp(next);
+			g_autofree char *a = fake_answer(f, line), *b = fake_answer(f, next);
+
+			fake_interleaved(fd, a, b);
+			continue;
+		}
 		char *sp = strchr(line, ' ');
 
 		if (!sp)
@@ -599,6 +648,28 @@ static void test_split(void)
 	g_test_message("the second connection fetched %u of 48 chunks", top_total);
 }
 
+/* A server that interleaves its answers to the two FETCHes in flight, and completes the later
+ * one first: the sink still gets every envelope once, in UID order (split_listing checks). */
+static void test_split_interleaved(void)
+{
+	for (int twin = 0; twin < 2; twin++) {
+		Fake *f = fake_new("IMAP4rev1");
+		for (int i = 0; i < 80; i++)
+			fake_add(f, "");
+		f->interleave = TRUE;
+		Lender l = { .twin = twin ? fake_twin(f) : NULL };
+		if (l.twin)
+			l.twin->interleave = TRUE;
+		g_autoptr(mf_imap_index) idx = NULL;
+		g_autofree char *cmds = split_listing(f, &l, TRUE, &idx, NULL);
+		g_autofree char *lent = l.twin ? fake_commands(l.twin) : g_strdup("");
+
+		check_ranges(cmds, lent);
+		if (l.twin)
+			fake_free(l.twin, l.lent);
+	}
+}
+
 /* Whatever happens to the second connection, the first lists the rest itself. */
 static void test_split_fallbacks(void)
 {
@@ -682,6 +753,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/imap_sync/plain", test_plain);
 	g_test_add_func("/imap_sync/split", test_split);
 	g_test_add_func("/imap_sync/split-fallbacks", test_split_fallbacks);
+	g_test_add_func("/imap_sync/split-interleaved", test_split_interleaved);
 	g_test_add_func("/imap_sync/split-edges", test_split_edges);
 	return g_test_run();
 }
