@@ -87,6 +87,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_imap_batch, mf_imap_batch_free)
  * does, for FETCHes), so a callback cannot tell which command a response answers. */
 guint mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_imap_data_cb cb,
 			gpointer user_data);
+/* About one round trip to the server: the quickest single command so far, in microseconds;
+ * -1 before any. */
+gint64 mf_imap_conn_round_trip_us(const mf_imap_conn *c);
 /* Whether command number i has completed (its tagged answer arrived). */
 gboolean mf_imap_batch_cmd_done(const mf_imap_batch *b, guint i);
 /* Commands made while the batch runs: `feed` is called whenever fewer than `window` of its

@@ -25,13 +25,18 @@
 
 /* Lends a second connection for the upper part of a big full listing. */
 typedef struct {
-	/* An open connection nobody is using, or one being opened for the pool (waited for), or
-	 * a new one if the pool has room; NULL otherwise. Must not wait for a busy connection:
-	 * the caller holds one and waits for this one. Called on a thread of its own. */
-	mf_imap_conn *(*borrow)(const char *mailbox, gpointer user_data);
+	/* An open connection nobody is using; else, if `wait`, one being opened for the pool
+	 * (waited for) or a new one if the pool has room; else NULL. Must not wait for a busy
+	 * connection: the caller holds one and waits for this one. */
+	mf_imap_conn *(*borrow)(const char *mailbox, gboolean wait, gpointer user_data);
 	void (*give_back)(mf_imap_conn *c, gpointer user_data);
 	gpointer user_data;
 	guint32 min_messages; /* a folder smaller than this is listed on one connection */
+	/* Round trips (mf_imap_conn_round_trip_us) shorter than this: the server's work is what
+	 * takes time, and a second connection still being opened is worth waiting for. Longer:
+	 * one stream already fills the link, and one that logs in late would take ranges late,
+	 * so only a connection that is ready at once shares the listing. */
+	gint64 wait_max_rtt_us;
 } mf_imap_helper;
 
 /* Messages the server describes too badly to list are skipped, logged and recorded as the

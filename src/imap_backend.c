@@ -208,18 +208,18 @@ static gboolean pool_run(ImapBackend *ib, const char *mailbox, conn_op op, gpoin
 
 /* mf_imap_helper.borrow: like pool_checkout, but never waits for a connection in use (the
  * listing that asks holds one, and may hold the last). */
-static mf_imap_conn *helper_borrow(const char *mailbox, gpointer ud)
+static mf_imap_conn *helper_borrow(const char *mailbox, gboolean wait, gpointer ud)
 {
 	ImapBackend *ib = ud;
 	mf_imap_conn *c = NULL;
 	gboolean open = FALSE;
 
 	g_mutex_lock(&ib->lock);
-	while (ib->idle->len == 0 && ib->warming)
+	while (wait && ib->idle->len == 0 && ib->warming)
 		g_cond_wait(&ib->cond, &ib->lock);
 	if (ib->idle->len > 0) {
 		c = pool_take_idle_locked(ib, mailbox);
-	} else if (ib->total < ib->max_conns) {
+	} else if (wait && ib->total < ib->max_conns) {
 		ib->total++;
 		open = TRUE;
 	}
@@ -246,6 +246,10 @@ static void helper_give_back(mf_imap_conn *c, gpointer ud)
 
 /* Below this a listing is over before a second connection would have examined the folder. */
 #define SPLIT_MIN_MESSAGES 4000
+/* A second connection being opened is waited for only on a link this quick (see
+ * mf_imap_helper): on loopback it measured 10-20 ms better for 10,000 messages, through a
+ * 20 ms round trip 15-60 ms worse. */
+#define SPLIT_WAIT_MAX_RTT_US 5000
 
 static gpointer warm_up_main(gpointer data)
 {
@@ -503,7 +507,8 @@ static gboolean sync_op(mf_imap_conn *c, gpointer ud, GError **err)
 		sc->checker = g_thread_new("sizecheck", size_check_main, &sc->check);
 	}
 	g_clear_pointer(&sc->listing, g_ptr_array_unref);
-	mf_imap_helper helper = { helper_borrow, helper_give_back, sc->ib, SPLIT_MIN_MESSAGES };
+	mf_imap_helper helper = { helper_borrow, helper_give_back, sc->ib, SPLIT_MIN_MESSAGES,
+				  SPLIT_WAIT_MAX_RTT_US };
 	gboolean ok = mf_imap_sync_folder(c, sc->mailbox, sc->stats, sc->idx, &changed,
 					  &sc->listing, sink, &sc->all_in_sink,
 					  sc->ib->max_conns >= 2 ? &helper : NULL, err);

@@ -70,6 +70,7 @@ struct mf_imap_conn {
 	guint32 seen_uidvalidity, seen_uidnext;
 	guint64 seen_highestmodseq;
 	gboolean qresync;         /* ENABLE QRESYNC succeeded */
+	gint64 min_wait_us;       /* quickest single-command exchange so far: about a round trip */
 	mf_stats *stats;
 };
 
@@ -576,6 +577,7 @@ gboolean mf_imap_batch_run(mf_imap_batch *b, GError **err)
 	guint n = b->cmds->len, next = 0, done = 0, inflight = 0;
 	gsize inflight_bytes = 0;
 	GError *first = NULL;
+	gint64 t0 = g_get_monotonic_time();
 
 	if (b->refused) {
 		g_set_error(err, MF_ERROR, MF_ERR_FAILED,
@@ -669,10 +671,17 @@ gboolean mf_imap_batch_run(mf_imap_batch *b, GError **err)
 		g_propagate_error(err, first);
 		return FALSE;
 	}
+	if (n == 1)
+		c->min_wait_us = MIN(c->min_wait_us, g_get_monotonic_time() - t0);
 	return TRUE;
 fail:
 	g_clear_error(&first);
 	return FALSE;
+}
+
+gint64 mf_imap_conn_round_trip_us(const mf_imap_conn *c)
+{
+	return c->min_wait_us == G_MAXINT64 ? -1 : c->min_wait_us;
 }
 
 static gboolean conn_run_cmd(mf_imap_conn *c, int cmd, const char *args, mf_imap_data_cb cb,
@@ -975,6 +984,7 @@ mf_imap_conn *mf_imap_conn_open(const mf_imap_conn_opts *o, GError **err)
 
 	c->s = s;
 	c->state = CONN_GREETING;
+	c->min_wait_us = G_MAXINT64;
 	c->label = g_strdup(o->label ? o->label : "imap");
 	c->host = g_strdup(o->host);
 	c->user = g_strdup(o->user);

@@ -392,6 +392,7 @@ static int sync_meta_cmp(gconstpointer a, gconstpointer b)
 #define CHUNKS 8
 #define CHUNK_WINDOW 2 /* commands queued or in flight per connection: one streams, one waits */
 
+
 typedef struct Chunks {
 	GMutex lock;
 	/* Chunk i is UIDs lo[i] .. lo[i+1]-1, the last one up to the highest possible UID, not
@@ -423,7 +424,6 @@ static gboolean chunks_init(Chunks *q, guint32 exists, guint32 uidnext, guint32 
 		return FALSE;
 	q->front = 0;
 	q->back = q->n;
-	g_mutex_init(&q->lock);
 	return TRUE;
 }
 
@@ -528,6 +528,7 @@ static gboolean fetch_chunks(mf_imap_conn *c, Chunks *q, SyncCtx *sc, gboolean f
 typedef struct {
 	SyncCtx sc;
 	Chunks *q;
+	mf_imap_conn *c;    /* lent already, or NULL: borrow one, waiting for one being opened */
 	guint32 uidvalidity;
 	gboolean took, ok;  /* took chunks; and fetched every one it took */
 } TopPart;
@@ -537,7 +538,7 @@ static gpointer top_part_main(gpointer data)
 	TopPart *t = data;
 	const mf_imap_helper *h = t->sc.helper;
 	g_autoptr(GError) e = NULL;
-	mf_imap_conn *c = h->borrow(t->sc.mailbox, h->user_data);
+	mf_imap_conn *c = t->c ? t->c : h->borrow(t->sc.mailbox, TRUE, h->user_data);
 
 	if (!c)
 		return NULL;
@@ -578,10 +579,12 @@ static void sync_take_top(SyncCtx *sc, GPtrArray *top)
 	}
 }
 
-static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GError **err)
+static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_imap_conn *lent,
+				 GError **err)
 {
-	TopPart t = { .q = q, .uidvalidity = sc->idx->uidvalidity };
+	TopPart t = { .q = q, .c = lent, .uidvalidity = sc->idx->uidvalidity };
 
+	g_mutex_init(&q->lock);
 	sync_ctx_init(&t.sc, sc->mailbox, sc->stats);
 	t.sc.helper = sc->helper;
 	t.sc.new_from = 1;
@@ -625,10 +628,17 @@ static gboolean sync_full(mf_imap_conn *c, SyncCtx *sc, GError **err)
 	else
 		sc->copies = g_ptr_array_new_full(exists, (GDestroyNotify)mf_msg_meta_unref);
 	Chunks q;
-	gboolean ok = sc->helper && chunks_init(&q, exists, mf_imap_conn_uidnext(c),
-						 sc->helper->min_messages)
-			      ? sync_full_shared(c, sc, &q, err)
-			      : mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
+	mf_imap_conn *lent = NULL;
+	gboolean share = sc->helper && chunks_init(&q, exists, mf_imap_conn_uidnext(c),
+						   sc->helper->min_messages);
+	gint64 rtt = mf_imap_conn_round_trip_us(c);
+
+	if (share && rtt >= sc->helper->wait_max_rtt_us) {
+		lent = sc->helper->borrow(sc->mailbox, FALSE, sc->helper->user_data);
+		share = lent != NULL;
+	}
+	gboolean ok = share ? sync_full_shared(c, sc, &q, lent, err)
+			    : mf_imap_conn_run(c, MF_IMAP_UID_FETCH, "1:* " LISTING_ITEMS, sync_cb, sc, err);
 
 	if (ok && sc->sink)
 		sync_flush_sink(sc);

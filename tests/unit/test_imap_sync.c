@@ -4,6 +4,7 @@
  * speaks just enough QRESYNC, CONDSTORE and ESEARCH (each can be switched off). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -235,6 +236,9 @@ static gpointer fake_serve(gpointer p)
 	char line[8192], next[8192];
 
 	g_assert_cmpint(fd, >=, 0);
+	/* Answers are written in pieces: Nagle would hold each one for a delayed ACK. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	/* Unbuffered, so that poll() tells whether another command is waiting. */
 	setvbuf(in, NULL, _IONBF, 0);
 	say(fd, "* PREAUTH [CAPABILITY %s] fake\r\n", f->caps);
@@ -518,14 +522,16 @@ static Fake *fake_twin(Fake *f)
 
 typedef struct {
 	Fake *twin;        /* NULL: no second connection to lend */
+	gboolean long_link; /* every round trip counts as long: no waiting for a connection */
 	mf_imap_conn *lent;
 	guint borrowed;
 } Lender;
 
-static mf_imap_conn *lender_borrow(const char *mailbox, gpointer ud)
+static mf_imap_conn *lender_borrow(const char *mailbox, gboolean wait, gpointer ud)
 {
 	Lender *l = ud;
 
+	g_assert_true(wait != l->long_link);
 	l->borrowed++;
 	return l->twin ? fake_connect(l->twin, NULL) : NULL;
 }
@@ -556,7 +562,8 @@ static char *split_listing(Fake *f, Lender *l, gboolean streamed, mf_imap_index 
 			   Fake *truth)
 {
 	mf_imap_conn *c = fake_connect(f, NULL);
-	mf_imap_helper h = { lender_borrow, lender_give_back, l, 10 };
+	mf_imap_helper h = { lender_borrow, lender_give_back, l, 10,
+			     l->long_link ? 0 : G_MAXINT64 };
 	g_autoptr(GArray) uids = g_array_new(FALSE, FALSE, sizeof(guint32));
 	mf_listing_sink sink = { .add = collect_uids, .user_data = uids };
 	g_autoptr(GPtrArray) listing = NULL;
@@ -712,6 +719,29 @@ static void test_split_fallbacks(void)
 	}
 }
 
+/* Over a long link the listing is shared only with a connection that is ready at once; without
+ * one it is the single "UID FETCH 1:*" (ranges would cost round trips between them). */
+static void test_split_long_link(void)
+{
+	for (int twin = 0; twin < 2; twin++) {
+		Fake *f = fake_new("IMAP4rev1");
+		for (int i = 0; i < 30; i++)
+			fake_add(f, "");
+		Lender l = { .twin = twin ? fake_twin(f) : NULL, .long_link = TRUE };
+		g_autoptr(mf_imap_index) idx = NULL;
+		g_autofree char *cmds = split_listing(f, &l, TRUE, &idx, NULL);
+
+		g_assert_cmpuint(l.borrowed, ==, 1);
+		if (!twin) {
+			g_assert_cmpstr(cmds, ==, "EXAMINE \"INBOX\" | " LIST_ALL);
+		} else {
+			g_autofree char *lent = fake_commands(l.twin);
+			check_ranges(cmds, lent);
+			fake_free(l.twin, l.lent);
+		}
+	}
+}
+
 /* UIDs far below UIDNEXT (the newest mail was deleted): the chunks still cover every UID, and
  * the empty ones cost nothing but a command. A small folder is one "UID FETCH 1:*". */
 static void test_split_edges(void)
@@ -754,6 +784,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/imap_sync/split", test_split);
 	g_test_add_func("/imap_sync/split-fallbacks", test_split_fallbacks);
 	g_test_add_func("/imap_sync/split-interleaved", test_split_interleaved);
+	g_test_add_func("/imap_sync/split-long-link", test_split_long_link);
 	g_test_add_func("/imap_sync/split-edges", test_split_edges);
 	return g_test_run();
 }
