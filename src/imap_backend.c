@@ -273,11 +273,21 @@ static gpointer warm_up_main(gpointer data)
 	return NULL;
 }
 
-/* After daemonizing (threads do not survive the fork): open the second connection. */
+static char *index_path(ImapBackend *ib, const char *mailbox);
+
+/* After daemonizing (threads do not survive the fork): open the second connection, for INBOX's
+ * first listing. With INBOX's listing saved from an earlier mount there is none to share, and
+ * the pool opens connections as reads need them. */
 static void imap_start(mf_backend *b)
 {
 	ImapBackend *ib = imap_backend(b);
 
+	if (ib->acct.state_dir) {
+		g_autofree char *saved = index_path(ib, "INBOX");
+
+		if (g_file_test(saved, G_FILE_TEST_EXISTS))
+			return;
+	}
 	g_mutex_lock(&ib->lock);
 	if (ib->max_conns >= 2 && ib->total < ib->max_conns && !ib->warm_up) {
 		ib->total++;
