@@ -89,6 +89,8 @@ GArray *mf_model_readdir(mf_model *m, mf_node *dir, guint64 from_off, guint max,
 
 /* Message attributes under the model lock. */
 guint64 mf_model_msg_size(mf_model *m, mf_node *msg, gboolean *exact);
+/* The size, and the time a file shows: INTERNALDATE, else the Date header, else `fallback`. */
+guint64 mf_model_msg_stat(mf_model *m, mf_node *msg, gint64 fallback, gint64 *mtime);
 /* Record the true size of a message learned from its bytes; tells the kernel if it changed. */
 void mf_model_set_exact_size(mf_model *m, mf_node *msg, guint64 size);
 /* A reference to the message metadata (for xattrs and the backend, outside the lock). */

@@ -98,10 +98,10 @@ static void fill_attr(mf_fs *fs, mf_node *n, struct stat *st)
 	case MF_NODE_MSG: {
 		st->st_mode = S_IFREG | 0600;
 		st->st_nlink = 1;
-		st->st_size = mf_model_msg_size(fs->model, n, NULL);
+		gint64 t;
+		/* Under the model lock: a verified size replaces the node's meta. */
+		st->st_size = mf_model_msg_stat(fs->model, n, fs->mount_time, &t);
 		st->st_blocks = (st->st_size + 511) / 512;
-		gint64 t = n->meta->internaldate != MF_NO_DATE ? n->meta->internaldate
-			 : n->meta->date != MF_NO_DATE ? n->meta->date : fs->mount_time;
 		st->st_mtime = st->st_ctime = st->st_atime = t;
 		break;
 	}

@@ -763,6 +763,18 @@ guint64 mf_model_msg_size(mf_model *m, mf_node *msg, gboolean *exact)
 	return s;
 }
 
+guint64 mf_model_msg_stat(mf_model *m, mf_node *msg, gint64 fallback, gint64 *mtime)
+{
+	g_mutex_lock(&m->lock);
+	const mf_msg_meta *x = msg->meta;
+	guint64 s = x->size;
+	*mtime = x->internaldate != MF_NO_DATE ? x->internaldate
+		 : x->date != MF_NO_DATE       ? x->date
+					       : fallback;
+	g_mutex_unlock(&m->lock);
+	return s;
+}
+
 void mf_model_set_exact_size(mf_model *m, mf_node *msg, guint64 size)
 {
 	g_mutex_lock(&m->lock);

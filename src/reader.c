@@ -55,6 +55,7 @@ typedef struct {
 	mf_reader *r;
 	mf_node *dir;
 	GPtrArray *nodes;     /* mf_node* */
+	GPtrArray *metas;     /* their metas, while fetching: nodes[i]'s is metas[i] */
 } prefetch_job;
 
 static void body_state_free(body_state *st)
@@ -151,7 +152,8 @@ static void prefetch_body_cb(const mf_msg_meta *meta, GBytes *body, gpointer use
 	mf_reader *r = job->r;
 	for (guint i = 0; i < job->nodes->len; i++) {
 		mf_node *n = job->nodes->pdata[i];
-		if (strcmp(n->meta->id, meta->id) != 0)
+		/* Not n->meta: another thread may replace it (mf_model_set_exact_size). */
+		if (strcmp(((mf_msg_meta *)job->metas->pdata[i])->id, meta->id) != 0)
 			continue;
 		/* Read-ahead stays in memory (a bulk copy would otherwise write the mailbox to disk
 		 * twice), except where getting a body again is expensive: without partial fetch
@@ -194,6 +196,7 @@ static void prefetch_run(gpointer data, gpointer user_data)
 		g_ptr_array_add(metas, mf_model_msg_meta(r->model, job->nodes->pdata[i]));
 	g_autoptr(GError) e = NULL;
 	mf_node *first = job->nodes->pdata[0];
+	job->metas = metas;
 	if (!r->backend->ops->fetch_many(r->backend, job->dir->folder, first->msg_uidvalidity, metas,
 					 prefetch_body_cb, job, &e))
 		mf_log_debug("read-ahead in %s failed: %s", job->dir->folder->path, e->message);
