@@ -386,12 +386,12 @@ static int sync_meta_cmp(gconstpointer a, gconstpointer b)
 /* ---- a full listing, on one connection or two ---------------------------------------- */
 
 /* A big full listing is cut into UID ranges that the listing's connection takes from the
- * bottom and a second connection from the top, each as it is ready for more: a second
- * connection that is late (still logging in) or never comes costs nothing, and the two meet
- * wherever they meet. */
+ * bottom and a second connection from the top, each as it is ready for more: they meet
+ * wherever they meet, and a second connection that is late (still logging in) takes what is
+ * left. Ranges cost a little on a long link (a round trip may pass between two), so there
+ * only a second connection ready at once is waited for (mf_imap_helper.wait_max_rtt_us). */
 #define CHUNKS 8
 #define CHUNK_WINDOW 2 /* commands queued or in flight per connection: one streams, one waits */
-
 
 typedef struct Chunks {
 	GMutex lock;
