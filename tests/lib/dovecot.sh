@@ -102,9 +102,10 @@ bob:{PLAIN}hunter2
 carol:{PLAIN}Tr0ub4dor "&3" \x q
 dave@example.org:{PLAIN}d4ve-pw
 erin:{PLAIN}erin-pw
+frank:{PLAIN}frank-pw
 PW
 	case $login in
-	alice | bob | carol | dave@example.org | erin) ;;
+	alice | bob | carol | dave@example.org | erin | frank) ;;
 	*) printf '%s:{PLAIN}login-pw\n' "$login" >> "$D/passwd" ;;
 	esac
 	chgrp dovecot "$D/passwd"
@@ -117,9 +118,10 @@ PW
 	fi
 	[ -d "$src/cur" ] || die "$src is not a Maildir (no cur/)"
 	cp -a "$src" "$D/mail/alice"
-	# bob has an empty mailbox; carol has a copy of alice's INBOX (only to test logins); erin
+	# bob and frank have empty mailboxes (frank's INBOX is filled by 47_big_folder); carol has a
+	# copy of alice's INBOX (only to test logins); erin
 	# has the first five of its messages (in file-name order).
-	users="alice bob carol dave@example.org erin"
+	users="alice bob carol dave@example.org erin frank"
 	case " $users " in *" $login "*) ;; *) users="$users $login" ;; esac
 	for u in $users; do
 		[ "$u" = alice ] || mkdir -p "$D/mail/$u/cur" "$D/mail/$u/new" "$D/mail/$u/tmp"
@@ -231,6 +233,8 @@ ADDR_PASSWORD=d4ve-pw
 EMPTY_PASSWORD=hunter2
 MUT_USER=erin
 MUT_PASSWORD=erin-pw
+BIG_USER=frank
+BIG_PASSWORD=frank-pw
 LOGIN_USER=$login
 LOGIN_PASSWORD='$(awk -F'{PLAIN}' -v u="$login" '$1 == u ":" { print $2 }' "$D/passwd")'
 MAILDIR=$D/mail/alice
