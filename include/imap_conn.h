@@ -65,6 +65,9 @@ guint32 mf_imap_conn_uidnext(const mf_imap_conn *c);
 guint64 mf_imap_conn_highestmodseq(const mf_imap_conn *c);
 /* TRUE once the server confirmed ENABLE QRESYNC: expunges then arrive as VANISHED. */
 gboolean mf_imap_conn_qresync(const mf_imap_conn *c);
+/* About one round trip to the server: the quickest single command so far, in microseconds;
+ * -1 before any. */
+gint64 mf_imap_conn_round_trip_us(const mf_imap_conn *c);
 
 /* The read-only vocabulary available to callers (login and STARTTLS are internal). */
 typedef enum {
@@ -87,9 +90,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_imap_batch, mf_imap_batch_free)
  * does, for FETCHes), so a callback cannot tell which command a response answers. */
 guint mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_imap_data_cb cb,
 			gpointer user_data);
-/* About one round trip to the server: the quickest single command so far, in microseconds;
- * -1 before any. */
-gint64 mf_imap_conn_round_trip_us(const mf_imap_conn *c);
 /* Whether command number i has completed (its tagged answer arrived). */
 gboolean mf_imap_batch_cmd_done(const mf_imap_batch *b, guint i);
 /* Commands made while the batch runs: `feed` is called whenever fewer than `window` of its

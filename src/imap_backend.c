@@ -107,6 +107,21 @@ static mf_imap_conn *pool_open_conn(ImapBackend *ib, GError **err)
 	return mf_imap_conn_open(&o, err);
 }
 
+/* A new connection for a slot already counted in `total`; on failure the slot is given back
+ * (and a waiter woken to use it). */
+static mf_imap_conn *pool_open_counted(ImapBackend *ib, GError **err)
+{
+	mf_imap_conn *c = pool_open_conn(ib, err);
+
+	if (!c) {
+		g_mutex_lock(&ib->lock);
+		ib->total--;
+		g_cond_broadcast(&ib->cond);
+		g_mutex_unlock(&ib->lock);
+	}
+	return c;
+}
+
 /* An idle connection, preferring one with `mailbox` selected. Lock held, idle not empty. */
 static mf_imap_conn *pool_take_idle_locked(ImapBackend *ib, const char *mailbox)
 {
@@ -149,14 +164,7 @@ static mf_imap_conn *pool_checkout(ImapBackend *ib, const char *mailbox, gboolea
 	if (c)
 		return c;
 	mf_imap_conn_logout(drop);
-	c = pool_open_conn(ib, err);
-	if (!c) {
-		g_mutex_lock(&ib->lock);
-		ib->total--;
-		g_cond_signal(&ib->cond);
-		g_mutex_unlock(&ib->lock);
-	}
-	return c;
+	return pool_open_counted(ib, err);
 }
 
 static void pool_checkin(ImapBackend *ib, mf_imap_conn *c)
@@ -228,14 +236,9 @@ static mf_imap_conn *helper_borrow(const char *mailbox, gboolean wait, gpointer 
 		return c;
 	g_autoptr(GError) e = NULL;
 
-	c = pool_open_conn(ib, &e);
-	if (!c) {
+	c = pool_open_counted(ib, &e);
+	if (!c)
 		mf_log_debug("no second connection for listing %s: %s", mailbox, e->message);
-		g_mutex_lock(&ib->lock);
-		ib->total--;
-		g_cond_broadcast(&ib->cond);
-		g_mutex_unlock(&ib->lock);
-	}
 	return c;
 }
 
@@ -255,7 +258,7 @@ static gpointer warm_up_main(gpointer data)
 {
 	ImapBackend *ib = data;
 	g_autoptr(GError) e = NULL;
-	mf_imap_conn *c = pool_open_conn(ib, &e);
+	mf_imap_conn *c = pool_open_counted(ib, &e);
 
 	/* INBOX is what a mail user lists first. */
 	if (c && !mf_imap_conn_examine(c, "INBOX", &e))
@@ -265,8 +268,6 @@ static gpointer warm_up_main(gpointer data)
 	g_mutex_lock(&ib->lock);
 	if (c)
 		g_ptr_array_add(ib->idle, c);
-	else
-		ib->total--;
 	ib->warming = FALSE;
 	g_cond_broadcast(&ib->cond);
 	g_mutex_unlock(&ib->lock);
