@@ -98,6 +98,10 @@ gboolean mf_imap_batch_cmd_done(const mf_imap_batch *b, guint i);
 typedef gboolean (*mf_imap_feed_cb)(mf_imap_batch *b, gpointer user_data);
 void mf_imap_batch_set_feed(mf_imap_batch *b, guint window, mf_imap_feed_cb feed,
 			    gpointer user_data);
+/* `on_done` is told of each command that completed with OK, by its number, as its tagged
+ * answer arrives: what it asked for is then all there. */
+typedef void (*mf_imap_done_cb)(mf_imap_batch *b, guint i, gpointer user_data);
+void mf_imap_batch_set_on_done(mf_imap_batch *b, mf_imap_done_cb on_done, gpointer user_data);
 /* Write the queued commands (in windows of a few KiB, so neither side's buffers can fill up
  * and deadlock) and read until each has completed. FALSE with the first command's failure:
  * MF_ERR_SERVER for NO/BAD, MF_ERR_THROTTLED for rate limiting, MF_ERR_NET etc. when the

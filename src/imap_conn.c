@@ -470,6 +470,8 @@ struct mf_imap_batch {
 	mf_imap_feed_cb feed; /* or NULL */
 	gpointer feed_ud;
 	guint feed_window;
+	mf_imap_done_cb on_done; /* or NULL */
+	gpointer done_ud;
 };
 
 void mf_imap_batch_set_feed(mf_imap_batch *b, guint window, mf_imap_feed_cb feed,
@@ -478,6 +480,12 @@ void mf_imap_batch_set_feed(mf_imap_batch *b, guint window, mf_imap_feed_cb feed
 	b->feed = feed;
 	b->feed_ud = user_data;
 	b->feed_window = MAX(window, 1);
+}
+
+void mf_imap_batch_set_on_done(mf_imap_batch *b, mf_imap_done_cb on_done, gpointer user_data)
+{
+	b->on_done = on_done;
+	b->done_ud = user_data;
 }
 
 static void batch_cmd_free(gpointer p)
@@ -632,12 +640,15 @@ gboolean mf_imap_batch_run(mf_imap_batch *b, GError **err)
 			goto fail;
 		if (r->kind == IMAP_RESP_TAGGED) {
 			BatchCmd *bc = NULL;
+			guint bi = 0;
 
 			for (guint i = 0; i < n && !bc; i++) {
 				BatchCmd *x = b->cmds->pdata[i];
 
-				if (x->sent && !x->done && r->tag && !strcmp(x->tag, r->tag))
+				if (x->sent && !x->done && r->tag && !strcmp(x->tag, r->tag)) {
 					bc = x;
+					bi = i;
+				}
 			}
 			if (!bc) {
 				g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL,
@@ -652,6 +663,8 @@ gboolean mf_imap_batch_run(mf_imap_batch *b, GError **err)
 			inflight_bytes -= bc->line->len;
 			if (r->status != IMAP_ST_OK && !first)
 				conn_set_status_error(c, conn_verb(bc->cmd), r, &first);
+			else if (r->status == IMAP_ST_OK && b->on_done)
+				b->on_done(b, bi, b->done_ud);
 		} else if (r->kind == IMAP_RESP_CONTINUATION) {
 			g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL,
 				    "%s asked for a continuation nobody requested", c->host);

@@ -117,8 +117,10 @@ typedef struct {
 	/* The bottom part of a shared listing (sync_full_shared): envelopes of a later chunk
 	 * than `cur_chunk` wait in `held` until the chunks below are complete. */
 	struct Chunks *order;
+	struct Feeder *feeder;
 	GPtrArray *held;
 	guint cur_chunk;
+	gint parts_seen;   /* the second connection's parts handed on, as order->parts counts */
 } SyncCtx;
 
 static void sync_emit(SyncCtx *sc, mf_msg_meta *m);
@@ -385,21 +387,32 @@ static int sync_meta_cmp(gconstpointer a, gconstpointer b)
 
 /* ---- a full listing, on one connection or two ---------------------------------------- */
 
-/* A big full listing is cut into UID ranges that the listing's connection takes from the
- * bottom and a second connection from the top, each as it is ready for more: they meet
- * wherever they meet, and a second connection that is late (still logging in) takes what is
- * left. Ranges cost a little on a long link (a round trip may pass between two), so there
- * only a second connection ready at once is waited for (mf_imap_helper.wait_max_rtt_us). */
-#define CHUNKS 8
+/* A big full listing is cut into UID ranges that the listing's connection and a second one
+ * both take from the bottom, each as it is ready for more: a second connection that is late
+ * (still logging in) takes what is left, and a missing one costs nothing. Whatever a range's
+ * connection, its envelopes go to the sink in UID order as soon as the ranges below are
+ * complete, so a reader (ls) works along while the server is still sending: the sink is not
+ * handed half the folder at the end. Ranges cost a little on a long link (a round trip may
+ * pass between two), so there only a second connection ready at once is waited for
+ * (mf_imap_helper.wait_max_rtt_us). */
+#define CHUNKS 16
 #define CHUNK_WINDOW 2 /* commands queued or in flight per connection: one streams, one waits */
+
+enum { CHUNK_FREE, CHUNK_MINE, CHUNK_HELPER };
 
 typedef struct Chunks {
 	GMutex lock;
+	GCond published;        /* a part arrived, or the second connection is through */
 	/* Chunk i is UIDs lo[i] .. lo[i+1]-1, the last one up to the highest possible UID, not
 	 * '*': "n:*" names the last message even below n. */
 	guint32 lo[CHUNKS];
 	guint n;
-	guint front, back;      /* chunks [front, back) are still to take */
+	guint next;             /* chunks below are taken */
+	guint8 owner[CHUNKS];
+	/* The second connection's complete chunks, waiting for the listing to reach them. */
+	GPtrArray *part[CHUNKS];
+	gint parts;             /* how many were ever set: read without the lock */
+	gboolean helper_done;
 } Chunks;
 
 /* Cut [1, highest UID] so that each chunk holds about as many messages, if the UIDs are
@@ -412,7 +425,7 @@ static gboolean chunks_init(Chunks *q, guint32 exists, guint32 uidnext, guint32 
 		return FALSE;
 	guint32 base = uidnext > exists ? uidnext - exists : 1;
 
-	q->n = 0;
+	*q = (Chunks){ 0 };
 	q->lo[q->n++] = 1;
 	for (guint i = 1; i < CHUNKS; i++) {
 		guint32 lo = base + (guint32)((guint64)exists * i / CHUNKS);
@@ -420,29 +433,31 @@ static gboolean chunks_init(Chunks *q, guint32 exists, guint32 uidnext, guint32 
 		if (lo > q->lo[q->n - 1])
 			q->lo[q->n++] = lo;
 	}
-	if (q->n < 2)
-		return FALSE;
-	q->front = 0;
-	q->back = q->n;
-	return TRUE;
+	return q->n >= 2;
 }
 
-static char *chunk_take(Chunks *q, gboolean from_top, guint *index)
+static guint32 chunk_hi(const Chunks *q, guint i)
+{
+	return i + 1 < q->n ? q->lo[i + 1] - 1 : G_MAXUINT32;
+}
+
+/* The lowest chunk nobody took, for `who`: its FETCH arguments, or NULL when none is left. */
+static char *chunk_take(Chunks *q, guint8 who, guint *index)
 {
 	guint i = 0;
 
 	g_mutex_lock(&q->lock);
-	gboolean any = q->front < q->back;
+	gboolean any = q->next < q->n;
 
-	if (any)
-		i = from_top ? --q->back : q->front++;
+	if (any) {
+		i = q->next++;
+		q->owner[i] = who;
+	}
 	g_mutex_unlock(&q->lock);
 	if (!any)
 		return NULL;
 	*index = i;
-	guint64 hi = i + 1 < q->n ? (guint64)q->lo[i + 1] - 1 : G_MAXUINT32;
-
-	return g_strdup_printf("%u:%" G_GUINT64_FORMAT " " LISTING_ITEMS, q->lo[i], hi);
+	return g_strdup_printf("%u:%u " LISTING_ITEMS, q->lo[i], chunk_hi(q, i));
 }
 
 static guint chunk_of(const Chunks *q, guint32 uid)
@@ -454,17 +469,54 @@ static guint chunk_of(const Chunks *q, guint32 uid)
 	return i;
 }
 
-/* An envelope for the sink from the bottom part: in UID order, although the server may
- * interleave its answers to the two FETCHes in flight. */
-static void sync_emit(SyncCtx *sc, mf_msg_meta *m)
+/* The second connection's chunk i is complete: its envelopes (of that chunk only, taken out
+ * of `got`) wait for the listing. */
+static void chunk_publish(Chunks *q, guint i, GPtrArray *got)
 {
-	if (!sc->order || chunk_of(sc->order, m->uid) <= sc->cur_chunk) {
-		sync_stream(sc, m);
-		return;
+	GPtrArray *part = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	guint keep = 0;
+
+	for (guint k = 0; k < got->len; k++) {
+		mf_msg_meta *m = got->pdata[k];
+
+		if (chunk_of(q, m->uid) == i)
+			g_ptr_array_add(part, m);
+		else
+			got->pdata[keep++] = m;
 	}
-	if (!sc->held)
-		sc->held = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
-	g_ptr_array_add(sc->held, mf_msg_meta_ref(m));
+	got->len = keep;
+	g_ptr_array_sort(part, sync_meta_cmp);
+	g_mutex_lock(&q->lock);
+	q->part[i] = part;
+	g_atomic_int_inc(&q->parts);
+	g_cond_broadcast(&q->published);
+	g_mutex_unlock(&q->lock);
+}
+
+/* What a connection sends and has completed of the chunks it took. */
+typedef struct Feeder {
+	Chunks *q;
+	SyncCtx *sc;
+	guint8 who;
+	guint cmd[CHUNKS];  /* the batch's number for each chunk it took */
+	gboolean sent[CHUNKS], complete[CHUNKS];
+} Feeder;
+
+/* The second connection's envelopes into the listing: those of UIDs it does not have yet. */
+static void sync_take_part(SyncCtx *sc, GPtrArray *part)
+{
+	for (guint i = 0; i < part->len; i++) {
+		mf_msg_meta *m = part->pdata[i];
+
+		if (g_hash_table_contains(sc->idx->msgs, GUINT_TO_POINTER(m->uid)))
+			continue;
+		g_hash_table_insert(sc->idx->msgs, GUINT_TO_POINTER(m->uid), mf_msg_meta_ref(m));
+		sc->added++;
+		if (sc->copies)
+			g_ptr_array_add(sc->copies, mf_msg_meta_ref(m));
+		else if (sc->sink)
+			sync_stream(sc, m);
+	}
 }
 
 /* The chunks below `cur` are complete: what was held of them, and of `cur`, goes on. */
@@ -481,67 +533,104 @@ static void sync_release(SyncCtx *sc, guint cur)
 	g_ptr_array_remove_range(sc->held, 0, n);
 }
 
-typedef struct {
-	Chunks *q;
-	SyncCtx *sc;
-	gboolean from_top;
-	guint cmd[CHUNKS];  /* bottom part: the batch's number for each chunk it took */
-	gboolean sent[CHUNKS];
-} Feeder;
+/* The listing's connection: hand on every complete chunk at the bottom of what is not
+ * handed on yet, its own (held until then) or the second connection's. */
+static void sync_advance(SyncCtx *sc)
+{
+	Chunks *q = sc->order;
+	const Feeder *fd = sc->feeder;
+
+	sc->parts_seen = g_atomic_int_get(&q->parts);
+	while (sc->cur_chunk < q->n) {
+		guint cur = sc->cur_chunk;
+		g_autoptr(GPtrArray) part = NULL;
+
+		g_mutex_lock(&q->lock);
+		guint8 owner = q->owner[cur];
+
+		if (owner == CHUNK_HELPER)
+			part = g_steal_pointer(&q->part[cur]);
+		g_mutex_unlock(&q->lock);
+		if (owner == CHUNK_HELPER ? !part : owner != CHUNK_MINE || !fd->complete[cur])
+			break;
+		if (part)
+			sync_take_part(sc, part);
+		sync_release(sc, cur + 1);
+	}
+}
+
+/* An envelope of the listing's own connection for the sink: in UID order, although the
+ * server may interleave its answers to the two FETCHes in flight, and chunks below may be
+ * the second connection's. */
+static void sync_emit(SyncCtx *sc, mf_msg_meta *m)
+{
+	if (sc->order && g_atomic_int_get(&sc->order->parts) != sc->parts_seen)
+		sync_advance(sc);
+	if (!sc->order || chunk_of(sc->order, m->uid) <= sc->cur_chunk) {
+		sync_stream(sc, m);
+		return;
+	}
+	if (!sc->held)
+		sc->held = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	g_ptr_array_add(sc->held, mf_msg_meta_ref(m));
+}
 
 static gboolean feed_chunk(mf_imap_batch *b, gpointer ud)
 {
 	Feeder *fd = ud;
-	SyncCtx *sc = fd->sc;
-	guint i, cur = sc->cur_chunk;
-
-	/* Called as commands complete: a good time to let held envelopes go on. */
-	while (sc->order && cur < fd->q->n && fd->sent[cur] && mf_imap_batch_cmd_done(b, fd->cmd[cur]))
-		cur++;
-	if (sc->order && cur != sc->cur_chunk)
-		sync_release(sc, cur);
-	g_autofree char *args = chunk_take(fd->q, fd->from_top, &i);
+	guint i;
+	g_autofree char *args = chunk_take(fd->q, fd->who, &i);
 
 	if (!args)
 		return FALSE;
-	fd->cmd[i] = mf_imap_batch_add(b, MF_IMAP_UID_FETCH, args, sync_cb, sc);
+	fd->cmd[i] = mf_imap_batch_add(b, MF_IMAP_UID_FETCH, args, sync_cb, fd->sc);
 	fd->sent[i] = TRUE;
 	return TRUE;
 }
 
-static gboolean fetch_chunks(mf_imap_conn *c, Chunks *q, SyncCtx *sc, gboolean from_top,
-			     GError **err)
+/* A chunk is complete: the listing's connection hands on what it can, the second one
+ * publishes it. */
+static void chunk_complete(mf_imap_batch *b, guint cmd, gpointer ud)
 {
-	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
-	Feeder fd = { .q = q, .sc = sc, .from_top = from_top };
+	Feeder *fd = ud;
 
-	mf_imap_batch_set_feed(batch, CHUNK_WINDOW, feed_chunk, &fd);
-	gboolean ok = mf_imap_batch_run(batch, err);
-
-	/* Every chunk taken is complete (or failed): nothing is waiting for another. */
-	if (sc->order)
-		sync_release(sc, q->n);
-	return ok;
+	for (guint i = 0; i < fd->q->n; i++) {
+		if (!fd->sent[i] || fd->cmd[i] != cmd)
+			continue;
+		fd->complete[i] = TRUE;
+		if (fd->who == CHUNK_MINE)
+			sync_advance(fd->sc);
+		else
+			chunk_publish(fd->q, i, fd->sc->copies);
+	}
 }
 
-/* The top chunks, fetched on the helper's connection into an index of their own. */
+static gboolean fetch_chunks(mf_imap_conn *c, Feeder *fd, GError **err)
+{
+	g_autoptr(mf_imap_batch) batch = mf_imap_batch_new(c);
+
+	mf_imap_batch_set_feed(batch, CHUNK_WINDOW, feed_chunk, fd);
+	mf_imap_batch_set_on_done(batch, chunk_complete, fd);
+	return mf_imap_batch_run(batch, err);
+}
+
+/* The second connection's part, fetched on the helper's connection into an index of its own. */
 typedef struct {
 	SyncCtx sc;
 	Chunks *q;
 	mf_imap_conn *c;    /* lent already, or NULL: borrow one, waiting for one being opened */
 	guint32 uidvalidity;
 	gboolean took, ok;  /* took chunks; and fetched every one it took */
-} TopPart;
+} HelperPart;
 
-static gpointer top_part_main(gpointer data)
+static void helper_part_run(HelperPart *t)
 {
-	TopPart *t = data;
 	const mf_imap_helper *h = t->sc.helper;
 	g_autoptr(GError) e = NULL;
 	mf_imap_conn *c = t->c ? t->c : h->borrow(t->sc.mailbox, TRUE, h->user_data);
 
 	if (!c)
-		return NULL;
+		return;
 	const char *sel = mf_imap_conn_selected(c);
 
 	if (!(sel && !strcmp(sel, t->sc.mailbox)) && !mf_imap_conn_examine(c, t->sc.mailbox, &e))
@@ -550,64 +639,110 @@ static gpointer top_part_main(gpointer data)
 		mf_log_debug("%s: listing on one connection: the other sees another UIDVALIDITY",
 			     t->sc.mailbox);
 	else {
+		Feeder fd = { .q = t->q, .sc = &t->sc, .who = CHUNK_HELPER };
+
 		t->took = TRUE;
-		t->ok = fetch_chunks(c, t->q, &t->sc, TRUE, &e);
+		t->ok = fetch_chunks(c, &fd, &e);
 	}
 	if (t->took && !t->ok)
 		mf_log_info("%s: a second connection failed during the listing (%s): listing its part again on the first",
 			    t->sc.mailbox, e ? e->message : "?");
 	h->give_back(c, h->user_data);
+}
+
+static gpointer helper_part_main(gpointer data)
+{
+	HelperPart *t = data;
+
+	helper_part_run(t);
+	g_mutex_lock(&t->q->lock);
+	t->q->helper_done = TRUE;
+	g_cond_broadcast(&t->q->published);
+	g_mutex_unlock(&t->q->lock);
 	return NULL;
 }
 
-/* The top part's envelopes into the listing, after the bottom part's: in UID order, as if
- * one connection had fetched them all. */
-static void sync_take_top(SyncCtx *sc, GPtrArray *top)
+/* The second connection's chunks that never arrived, fetched again on the listing's own
+ * connection (one command for all) and handed on as if the second had sent them. */
+static gboolean sync_refetch_parts(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GError **err)
 {
-	g_ptr_array_sort(top, sync_meta_cmp);
-	for (guint i = 0; i < top->len; i++) {
-		mf_msg_meta *m = top->pdata[i];
+	g_autoptr(GString) set = g_string_new(NULL);
+	SyncCtx r;
 
-		if (g_hash_table_contains(sc->idx->msgs, GUINT_TO_POINTER(m->uid)))
-			continue;
-		g_hash_table_insert(sc->idx->msgs, GUINT_TO_POINTER(m->uid), mf_msg_meta_ref(m));
-		sc->added++;
-		if (sc->copies)
-			g_ptr_array_add(sc->copies, mf_msg_meta_ref(m));
-		else if (sc->sink)
-			sync_stream(sc, m);
-	}
+	for (guint i = 0; i < q->n; i++)
+		if (q->owner[i] == CHUNK_HELPER && !q->part[i] && i >= sc->cur_chunk)
+			g_string_append_printf(set, "%s%u:%u", set->len ? "," : "", q->lo[i], chunk_hi(q, i));
+	if (!set->len)
+		return TRUE;
+	g_string_append(set, " " LISTING_ITEMS);
+	sync_ctx_init(&r, sc->mailbox, sc->stats);
+	r.new_from = 1;
+	r.idx = mf_imap_index_new(sc->mailbox, sc->idx->uidvalidity);
+	r.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, set->str, sync_cb, &r, err);
+
+	for (guint i = 0; ok && i < q->n; i++)
+		if (q->owner[i] == CHUNK_HELPER && !q->part[i] && i >= sc->cur_chunk)
+			chunk_publish(q, i, r.copies);
+	mf_imap_index_free(r.idx);
+	sync_ctx_clear(&r);
+	return ok;
 }
 
 static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_imap_conn *lent,
 				 GError **err)
 {
-	TopPart t = { .q = q, .c = lent, .uidvalidity = sc->idx->uidvalidity };
+	HelperPart t = { .q = q, .c = lent, .uidvalidity = sc->idx->uidvalidity };
+	Feeder fd = { .q = q, .sc = sc, .who = CHUNK_MINE };
 
 	g_mutex_init(&q->lock);
+	g_cond_init(&q->published);
 	sync_ctx_init(&t.sc, sc->mailbox, sc->stats);
 	t.sc.helper = sc->helper;
 	t.sc.new_from = 1;
 	t.sc.idx = mf_imap_index_new(sc->mailbox, t.uidvalidity);
 	t.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
-	GThread *th = g_thread_new("listing-top", top_part_main, &t);
+	GThread *th = g_thread_new("listing-2", helper_part_main, &t);
 
 	sc->order = q;
+	sc->feeder = &fd;
 	sc->cur_chunk = 0;
-	gboolean ok = fetch_chunks(c, q, sc, FALSE, err);
+	sc->parts_seen = 0;
+	gboolean ok = fetch_chunks(c, &fd, err);
 
-	sc->order = NULL;
-	g_thread_join(th);
-	if (ok && t.took && !t.ok && q->back < q->n) {
-		/* What the second connection took is a run of top chunks: one command for all. */
-		g_autofree char *args = g_strdup_printf("%u:%u " LISTING_ITEMS, q->lo[q->back], G_MAXUINT32);
-
-		ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, args, sync_cb, sc, err);
-	} else if (ok && t.took) {
-		sync_take_top(sc, t.sc.copies);
+	if (!ok) {
+		/* The listing failed: the second connection takes no more. */
+		g_mutex_lock(&q->lock);
+		q->next = q->n;
+		g_mutex_unlock(&q->lock);
 	}
+	/* The rest of the second connection's chunks, handed on as they arrive. */
+	g_mutex_lock(&q->lock);
+	while (ok && !q->helper_done) {
+		if (g_atomic_int_get(&q->parts) != sc->parts_seen) {
+			g_mutex_unlock(&q->lock);
+			sync_advance(sc);
+			g_mutex_lock(&q->lock);
+			continue;
+		}
+		g_cond_wait(&q->published, &q->lock);
+	}
+	g_mutex_unlock(&q->lock);
+	g_thread_join(th);
+	if (ok)
+		ok = sync_refetch_parts(c, sc, q, err);
+	if (ok) {
+		sync_advance(sc);
+		/* Every chunk is complete: nothing is waiting for another. */
+		sync_release(sc, q->n);
+	}
+	sc->order = NULL;
+	sc->feeder = NULL;
+	for (guint i = 0; i < q->n; i++)
+		g_clear_pointer(&q->part[i], g_ptr_array_unref);
 	mf_imap_index_free(t.sc.idx);
 	sync_ctx_clear(&t.sc);
+	g_cond_clear(&q->published);
 	g_mutex_clear(&q->lock);
 	return ok;
 }
