@@ -72,6 +72,7 @@ struct mf_imap_conn {
 	gboolean qresync;         /* ENABLE QRESYNC succeeded */
 	gint64 min_wait_us;       /* quickest single-command exchange so far: about a round trip */
 	mf_stats *stats;
+	GByteArray *acc;          /* the response being read; kept for the next one */
 };
 
 static const char *conn_verb(int cmd)
@@ -336,10 +337,11 @@ static gboolean line_literal(const char *line, gsize len, guint64 *n)
  * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
 /* Read one whole response (literals included), parse it and absorb its connection-level
  * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
+/* What conn_read_response keeps between responses. */
+#define RESPONSE_BUFFER (16 * 1024)
+
 static imap_response *conn_read_response(mf_imap_conn *c, GError **err)
 {
-	/* Room for a typical listing line (one FETCH with ENVELOPE) without regrowing. */
-	g_autoptr(GByteArray) acc = g_byte_array_sized_new(1024);
 	g_autoptr(GBytes) bytes = NULL;
 	imap_response *r;
 	gsize rlen = 0;
@@ -348,6 +350,11 @@ static imap_response *conn_read_response(mf_imap_conn *c, GError **err)
 		g_set_error(err, MF_ERROR, MF_ERR_NET, "connection to %s is closed", c->host);
 		return NULL;
 	}
+	if (!c->acc)
+		c->acc = g_byte_array_sized_new(RESPONSE_BUFFER);
+	GByteArray *acc = c->acc;
+
+	g_byte_array_set_size(acc, 0);
 	for (;;) {
 		gsize n, start = acc->len;
 
@@ -375,7 +382,15 @@ static imap_response *conn_read_response(mf_imap_conn *c, GError **err)
 		goto dead;
 	}
 	mf_log_protocol(c->label, FALSE, (const char *)acc->data, acc->len, FALSE);
-	bytes = g_byte_array_free_to_bytes(g_steal_pointer(&acc));
+	/* A listing's lines are copied out at their size and the buffer kept: a new buffer of a
+	 * KiB or more per line is a large-bin allocation, and each one makes malloc consolidate
+	 * every small block freed since the last. A big response (a body) is handed over. */
+	if (acc->len <= RESPONSE_BUFFER) {
+		bytes = g_bytes_new(acc->data, acc->len);
+	} else {
+		bytes = g_byte_array_free_to_bytes(acc);
+		c->acc = NULL;
+	}
 	r = imap_response_parse(bytes, err);
 
 	if (!r) {
@@ -1167,6 +1182,8 @@ void mf_imap_conn_free(mf_imap_conn *c)
 	g_free(c->host);
 	g_free(c->user);
 	g_free(c->selected);
+	if (c->acc)
+		g_byte_array_unref(c->acc);
 	g_free(c);
 }
 

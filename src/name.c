@@ -29,6 +29,8 @@
 
 #include <string.h>
 
+#include "memo.h"
+
 #define NAME_SENDER_MAX 40
 /* Longest id kept verbatim; a longer one is cut and hashed so sender and subject keep room. */
 #define NAME_ID_MAX 200
@@ -182,6 +184,8 @@ static char *name_sanitise(const char *in)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
+#define NAME_MEMO_MAX 4096
+
 /* The sanitised form of `in` (see name_sanitise), appended to out. */
 static void name_append_sanitised(GString *out, const char *in)
 {
@@ -195,8 +199,16 @@ static void name_append_sanitised(GString *out, const char *in)
 		name_append_ascii(out, in, len);
 		return;
 	}
-	g_autofree char *s = name_sanitise(in);
+	/* Senders and thread subjects recur: each distinct one is sanitised (and normalised,
+	 * the costly part) once. */
+	static mf_memo *memo;
 
+	if (g_once_init_enter(&memo))
+		g_once_init_leave(&memo, mf_memo_new(NAME_MEMO_MAX));
+	g_autofree char *s = mf_memo_get(memo, in);
+
+	if (!s)
+		s = mf_memo_put(memo, in, name_sanitise(in));
 	g_string_append(out, s);
 }
 
