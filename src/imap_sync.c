@@ -16,13 +16,22 @@
 
 /* ---- envelopes ----------------------------------------------------------------------- */
 
-/* "Name <a@b>, c@d" from ENVELOPE addresses, names decoded; group markers (host NIL) are
- * left out. NULL when there is no address. `out` and `spec` are scratch space: a listing
- * formats two lists per message. */
-static char *format_addresses(const imap_address_list *list, char **first_name, GString *out,
-			      GString *spec)
+/* Scratch space for meta_from_fetch: a listing makes thousands of metas. */
+typedef struct {
+	GString *from, *from_name, *to, *spec;
+} MetaScratch;
+
+/* "Name <a@b>, c@d" from ENVELOPE addresses into `out`, names decoded; group markers (host
+ * NIL) are left out. FALSE when there is no address. The first address's display name (else
+ * the address) goes to `first_name`, if given. */
+static gboolean format_addresses(const imap_address_list *list, GString *first_name, GString *out,
+				 GString *spec)
 {
 	g_string_truncate(out, 0);
+	if (first_name)
+		g_string_truncate(first_name, 0);
+	gboolean named = FALSE;
+
 	for (guint i = 0; list && i < list->len; i++) {
 		const imap_address *a = &list->items[i];
 
@@ -40,49 +49,48 @@ static char *format_addresses(const imap_address_list *list, char **first_name, 
 		if (out->len)
 			g_string_append(out, ", ");
 		mf_append_address(out, name, spec->str);
-		if (first_name && !*first_name)
-			*first_name = name && *name ? g_steal_pointer(&name)
-						    : g_strndup(spec->str, spec->len);
+		if (first_name && !named) {
+			g_string_append(first_name, name && *name ? name : spec->str);
+			named = TRUE;
+		}
 	}
-	/* Kept in the index and the tree: no spare capacity. */
-	return out->len ? g_strndup(out->str, out->len) : NULL;
+	return out->len > 0;
 }
 
-static char *uid_string(guint32 uid)
+/* Names must not depend on when a folder was listed, so dates are parsed without a clock. */
+static mf_msg_meta *meta_from_fetch(const imap_fetch *f, MetaScratch *x)
 {
-	char buf[16], *p = buf + sizeof buf;
+	const imap_envelope *env = f->envelope;
+	const char *str[MF_META_N_STRINGS] = { NULL };
+	g_autofree char *subject = NULL;
+	char id[16], *p = id + sizeof id;
+	guint32 uid = f->uid;
 
 	*--p = '\0';
 	do
 		*--p = (char)('0' + uid % 10);
 	while (uid /= 10);
-	return g_strdup(p);
-}
-
-/* Names must not depend on when a folder was listed, so dates are parsed without a clock. */
-static mf_msg_meta *meta_from_fetch(const imap_fetch *f, GString *out, GString *spec)
-{
-	mf_msg_meta *m = mf_msg_meta_new();
-	const imap_envelope *env = f->envelope;
-
-	m->uid = f->uid;
-	m->id = uid_string(f->uid);
-	m->size = f->has_size ? f->rfc822_size : 0;
-	m->size_exact = FALSE;
-	m->internaldate = f->has_internaldate ? f->internaldate : MF_NO_DATE;
-	m->flags = g_strdup(f->has_flags && f->flags ? f->flags : "");
-	m->date = MF_NO_DATE;
-	if (!env)
-		return m;
+	str[MF_META_ID] = p;
+	str[MF_META_FLAGS] = f->has_flags && f->flags ? f->flags : "";
+	if (env) {
+		str[MF_META_DATE_RAW] = env->date;
+		str[MF_META_SUBJECT] = subject = env->subject ? mf_decode_text(env->subject) : NULL;
+		if (format_addresses(env->from, x->from_name, x->from, x->spec)) {
+			str[MF_META_FROM] = x->from->str;
+			str[MF_META_FROM_NAME] = x->from_name->str;
+		}
+		if (format_addresses(env->to, NULL, x->to, x->spec))
+			str[MF_META_TO] = x->to->str;
+		str[MF_META_MESSAGE_ID] = env->message_id;
+	}
+	mf_msg_meta *m = mf_msg_meta_new_packed(str);
 	gint64 d;
 
-	if (env->date && mf_parse_date(env->date, 0, &d))
+	m->uid = f->uid;
+	m->size = f->has_size ? f->rfc822_size : 0;
+	m->internaldate = f->has_internaldate ? f->internaldate : MF_NO_DATE;
+	if (env && env->date && mf_parse_date(env->date, 0, &d))
 		m->date = d;
-	m->date_raw = g_strdup(env->date);
-	m->subject = env->subject ? mf_decode_text(env->subject) : NULL;
-	m->from = format_addresses(env->from, &m->from_name, out, spec);
-	m->to = format_addresses(env->to, NULL, out, spec);
-	m->message_id = g_strdup(env->message_id);
 	return m;
 }
 
@@ -112,10 +120,13 @@ typedef struct {
 	guint32 uidvalidity, last_streamed;
 	guint streamed;
 	gboolean stream_broken; /* a UID out of order: the sink got only part */
-	GString *scratch, *scratch_spec; /* for format_addresses */
+	MetaScratch scratch;
 	const mf_imap_helper *helper;
 	/* The bottom part of a shared listing (sync_full_shared): envelopes of a later chunk
 	 * than `cur_chunk` wait in `held` until the chunks below are complete. */
+	/* Envelopes only into `copies` (the second connection's part of a shared listing: the
+	 * listing's own index gets them, once, when they are handed on). */
+	gboolean collect_only;
 	struct Chunks *order;
 	struct Feeder *feeder;
 	GPtrArray *held;
@@ -147,9 +158,11 @@ static void sync_ctx_clear(SyncCtx *sc)
 	g_clear_pointer(&sc->copies, g_ptr_array_unref);
 	g_clear_pointer(&sc->pending, g_ptr_array_unref);
 	g_clear_pointer(&sc->held, g_ptr_array_unref);
-	if (sc->scratch) {
-		g_string_free(sc->scratch, TRUE);
-		g_string_free(sc->scratch_spec, TRUE);
+	if (sc->scratch.from) {
+		g_string_free(sc->scratch.from, TRUE);
+		g_string_free(sc->scratch.from_name, TRUE);
+		g_string_free(sc->scratch.to, TRUE);
+		g_string_free(sc->scratch.spec, TRUE);
 	}
 }
 
@@ -244,13 +257,16 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 			(sc->wanted && g_hash_table_contains(sc->wanted, GUINT_TO_POINTER(f->uid)));
 
 	if (want && (f->envelope || f->has_size)) {
-		mf_msg_meta *old = g_hash_table_lookup(sc->idx->msgs, GUINT_TO_POINTER(f->uid));
+		if (!sc->scratch.from)
+			sc->scratch = (MetaScratch){ g_string_sized_new(256), g_string_sized_new(128),
+						     g_string_sized_new(256), g_string_sized_new(128) };
+		mf_msg_meta *m = meta_from_fetch(f, &sc->scratch);
 
-		if (!sc->scratch) {
-			sc->scratch = g_string_sized_new(256);
-			sc->scratch_spec = g_string_sized_new(128);
+		if (sc->collect_only) {
+			g_ptr_array_add(sc->copies, m);
+			return;
 		}
-		mf_msg_meta *m = meta_from_fetch(f, sc->scratch, sc->scratch_spec);
+		mf_msg_meta *old = g_hash_table_lookup(sc->idx->msgs, GUINT_TO_POINTER(f->uid));
 
 		if (!old)
 			sc->added++;
@@ -679,6 +695,7 @@ static gboolean sync_refetch_parts(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GErr
 	r.new_from = 1;
 	r.idx = mf_imap_index_new(sc->mailbox, sc->idx->uidvalidity);
 	r.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	r.collect_only = TRUE;
 	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, set->str, sync_cb, &r, err);
 
 	for (guint i = 0; ok && i < q->n; i++)
@@ -702,6 +719,7 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_ima
 	t.sc.new_from = 1;
 	t.sc.idx = mf_imap_index_new(sc->mailbox, t.uidvalidity);
 	t.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	t.sc.collect_only = TRUE;
 	GThread *th = g_thread_new("listing-2", helper_part_main, &t);
 
 	sc->order = q;

@@ -82,6 +82,38 @@ static void test_ref_shares(void)
 	g_assert_cmpstr(c->subject, ==, "Dinner");
 }
 
+/* A packed meta holds the same strings in one block; its copy is an ordinary meta whose
+ * strings can be replaced, and outlives it. */
+static void test_packed(void)
+{
+	const char *str[MF_META_N_STRINGS] = {
+		[MF_META_ID] = "4711",		 [MF_META_DATE_RAW] = "Thu, 26 Nov 2026 10:30:00 +0000",
+		[MF_META_FROM] = "Alice Smith <alice@example.org>",
+		[MF_META_FROM_NAME] = "Alice Smith", [MF_META_SUBJECT] = "Lunch",
+		[MF_META_FLAGS] = "",
+	};
+	mf_msg_meta *m = mf_msg_meta_new_packed(str);
+
+	g_assert_cmpint(m->date, ==, MF_NO_DATE);
+	g_assert_cmpint(m->internaldate, ==, MF_NO_DATE);
+	g_assert_cmpstr(m->id, ==, "4711");
+	g_assert_cmpstr(m->date_raw, ==, str[MF_META_DATE_RAW]);
+	g_assert_cmpstr(m->from, ==, str[MF_META_FROM]);
+	g_assert_cmpstr(m->from_name, ==, "Alice Smith");
+	g_assert_null(m->to);
+	g_assert_cmpstr(m->subject, ==, "Lunch");
+	g_assert_null(m->message_id);
+	g_assert_cmpstr(m->flags, ==, "");
+	g_assert_true(m->subject != str[MF_META_SUBJECT]);
+	mf_msg_meta *c = mf_msg_meta_copy(m);
+	mf_msg_meta_unref(m);
+	g_free(c->flags);
+	c->flags = g_strdup("\\Seen");
+	g_assert_cmpstr(c->from, ==, "Alice Smith <alice@example.org>");
+	g_assert_cmpstr(c->flags, ==, "\\Seen");
+	mf_msg_meta_unref(c);
+}
+
 static void test_copy_of_empty(void)
 {
 	g_autoptr(mf_msg_meta) m = mf_msg_meta_new();
@@ -140,6 +172,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/msg/copy-is-deep", test_copy_is_deep);
 	g_test_add_func("/msg/copy-of-empty", test_copy_of_empty);
 	g_test_add_func("/msg/ref-shares", test_ref_shares);
+	g_test_add_func("/msg/packed", test_packed);
 	g_test_add_func("/backend-types/folder-free", test_folder_free);
 	g_test_add_func("/backend-types/listing-free", test_listing_free);
 	return g_test_run();
