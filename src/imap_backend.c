@@ -260,8 +260,12 @@ static gpointer warm_up_main(gpointer data)
 	g_autoptr(GError) e = NULL;
 	mf_imap_conn *c = pool_open_counted(ib, &e);
 
-	/* INBOX is what a mail user lists first. */
-	if (c && !mf_imap_conn_examine(c, "INBOX", &e))
+	/* INBOX is what a mail user lists first. A session's first look at a message costs
+	 * Dovecot 4-7 ms more than the next (it opens its cache): paid here, not by the
+	 * listing that waits for this connection's first answer. */
+	if (c && !(mf_imap_conn_examine(c, "INBOX", &e) &&
+		   (mf_imap_conn_exists(c) == 0 ||
+		    mf_imap_conn_run(c, MF_IMAP_FETCH, "1 (UID RFC822.SIZE)", NULL, NULL, &e))))
 		mf_log_debug("second connection: %s", e->message);
 	else if (!c)
 		mf_log_debug("no second connection: %s", e->message);
