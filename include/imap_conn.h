@@ -90,8 +90,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(mf_imap_batch, mf_imap_batch_free)
  * does, for FETCHes), so a callback cannot tell which command a response answers. */
 guint mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_imap_data_cb cb,
 			gpointer user_data);
-/* Whether command number i has completed (its tagged answer arrived). */
-gboolean mf_imap_batch_cmd_done(const mf_imap_batch *b, guint i);
 /* Commands made while the batch runs: `feed` is called whenever fewer than `window` of its
  * commands are queued or in flight, adds some (mf_imap_batch_add) and returns TRUE, or returns
  * FALSE once it has no more. Lets two connections share out work as each gets to it. */

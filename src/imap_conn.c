@@ -550,11 +550,6 @@ guint mf_imap_batch_add(mf_imap_batch *b, MfImapCmd cmd, const char *args, mf_im
 	return b->cmds->len - 1;
 }
 
-gboolean mf_imap_batch_cmd_done(const mf_imap_batch *b, guint i)
-{
-	return i < b->cmds->len && ((BatchCmd *)b->cmds->pdata[i])->done;
-}
-
 static gboolean is_data_keyword(const char *k)
 {
 	static const char *const data[] = { "FETCH", "LIST", "LSUB", "SEARCH", "ESEARCH", "STATUS",
