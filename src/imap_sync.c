@@ -124,8 +124,8 @@ typedef struct {
 	const mf_imap_helper *helper;
 	/* The bottom part of a shared listing (sync_full_shared): envelopes of a later chunk
 	 * than `cur_chunk` wait in `held` until the chunks below are complete. */
-	/* Envelopes only into `copies` (the second connection's part of a shared listing: the
-	 * listing's own index gets them, once, when they are handed on). */
+	/* Envelopes only into `copies`, and no index (the second connection's part of a shared
+	 * listing: the listing's own index gets them, once, when they are handed on). */
 	gboolean collect_only;
 	struct Chunks *order;
 	struct Feeder *feeder;
@@ -247,7 +247,7 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 		g_hash_table_add(sc->seen, GUINT_TO_POINTER(f->uid));
 	const char *flags = f->flags ? f->flags : "";
 
-	if (!sc->idx) {
+	if (!sc->idx && !sc->collect_only) {
 		if (f->has_flags)
 			g_hash_table_replace(sc->flags, GUINT_TO_POINTER(f->uid), g_strdup(flags));
 		return;
@@ -279,7 +279,7 @@ static void sync_on_fetch(SyncCtx *sc, const imap_response *r)
 			g_ptr_array_add(sc->copies, mf_msg_meta_ref(m));
 		else if (sc->sink && !old)
 			sync_emit(sc, m);
-	} else if (f->has_flags) {
+	} else if (f->has_flags && !sc->collect_only) {
 		sync_set_flags(sc, f->uid, flags);
 	}
 }
@@ -630,7 +630,7 @@ static gboolean fetch_chunks(mf_imap_conn *c, Feeder *fd, GError **err)
 	return mf_imap_batch_run(batch, err);
 }
 
-/* The second connection's part, fetched on the helper's connection into an index of its own. */
+/* The second connection's part of a shared listing, fetched on the helper's connection. */
 typedef struct {
 	SyncCtx sc;
 	Chunks *q;
@@ -678,6 +678,22 @@ static gpointer helper_part_main(gpointer data)
 	return NULL;
 }
 
+/* Whether chunk i is the second connection's and never arrived (nor was handed on). Only
+ * once that connection is through. */
+static gboolean chunk_missing(const SyncCtx *sc, const Chunks *q, guint i)
+{
+	return q->owner[i] == CHUNK_HELPER && !q->part[i] && i >= sc->cur_chunk;
+}
+
+/* A collecting context (collect_only) for a part of a shared listing. */
+static void sync_ctx_init_part(SyncCtx *part, const SyncCtx *sc)
+{
+	sync_ctx_init(part, sc->mailbox, sc->stats);
+	part->new_from = 1;
+	part->copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
+	part->collect_only = TRUE;
+}
+
 /* The second connection's chunks that never arrived, fetched again on the listing's own
  * connection (one command for all) and handed on as if the second had sent them. */
 static gboolean sync_refetch_parts(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GError **err)
@@ -686,22 +702,17 @@ static gboolean sync_refetch_parts(mf_imap_conn *c, SyncCtx *sc, Chunks *q, GErr
 	SyncCtx r;
 
 	for (guint i = 0; i < q->n; i++)
-		if (q->owner[i] == CHUNK_HELPER && !q->part[i] && i >= sc->cur_chunk)
+		if (chunk_missing(sc, q, i))
 			g_string_append_printf(set, "%s%u:%u", set->len ? "," : "", q->lo[i], chunk_hi(q, i));
 	if (!set->len)
 		return TRUE;
 	g_string_append(set, " " LISTING_ITEMS);
-	sync_ctx_init(&r, sc->mailbox, sc->stats);
-	r.new_from = 1;
-	r.idx = mf_imap_index_new(sc->mailbox, sc->idx->uidvalidity);
-	r.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
-	r.collect_only = TRUE;
+	sync_ctx_init_part(&r, sc);
 	gboolean ok = mf_imap_conn_run(c, MF_IMAP_UID_FETCH, set->str, sync_cb, &r, err);
 
 	for (guint i = 0; ok && i < q->n; i++)
-		if (q->owner[i] == CHUNK_HELPER && !q->part[i] && i >= sc->cur_chunk)
+		if (chunk_missing(sc, q, i))
 			chunk_publish(q, i, r.copies);
-	mf_imap_index_free(r.idx);
 	sync_ctx_clear(&r);
 	return ok;
 }
@@ -714,12 +725,8 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_ima
 
 	g_mutex_init(&q->lock);
 	g_cond_init(&q->published);
-	sync_ctx_init(&t.sc, sc->mailbox, sc->stats);
+	sync_ctx_init_part(&t.sc, sc);
 	t.sc.helper = sc->helper;
-	t.sc.new_from = 1;
-	t.sc.idx = mf_imap_index_new(sc->mailbox, t.uidvalidity);
-	t.sc.copies = g_ptr_array_new_with_free_func((GDestroyNotify)mf_msg_meta_unref);
-	t.sc.collect_only = TRUE;
 	GThread *th = g_thread_new("listing-2", helper_part_main, &t);
 
 	sc->order = q;
@@ -728,14 +735,11 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_ima
 	sc->parts_seen = 0;
 	gboolean ok = fetch_chunks(c, &fd, err);
 
-	if (!ok) {
-		/* The listing failed: the second connection takes no more. */
-		g_mutex_lock(&q->lock);
-		q->next = q->n;
-		g_mutex_unlock(&q->lock);
-	}
-	/* The rest of the second connection's chunks, handed on as they arrive. */
+	/* The rest of the second connection's chunks, handed on as they arrive; if the listing
+	 * failed, it takes no more. */
 	g_mutex_lock(&q->lock);
+	if (!ok)
+		q->next = q->n;
 	while (ok && !q->helper_done) {
 		if (g_atomic_int_get(&q->parts) != sc->parts_seen) {
 			g_mutex_unlock(&q->lock);
@@ -758,7 +762,6 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_ima
 	sc->feeder = NULL;
 	for (guint i = 0; i < q->n; i++)
 		g_clear_pointer(&q->part[i], g_ptr_array_unref);
-	mf_imap_index_free(t.sc.idx);
 	sync_ctx_clear(&t.sc);
 	g_cond_clear(&q->published);
 	g_mutex_clear(&q->lock);
