@@ -333,13 +333,11 @@ static gboolean line_literal(const char *line, gsize len, guint64 *n)
 	return TRUE;
 }
 
-/* Read one whole response (literals included), parse it and absorb its connection-level
- * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
-/* Read one whole response (literals included), parse it and absorb its connection-level
- * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
-/* What conn_read_response keeps between responses. */
+/* The size of the buffer a connection keeps for reading responses into. */
 #define RESPONSE_BUFFER (16 * 1024)
 
+/* Read one whole response (literals included), parse it and absorb its connection-level
+ * effects. Any failure leaves the stream at an unknown position, so the connection dies. */
 static imap_response *conn_read_response(mf_imap_conn *c, GError **err)
 {
 	g_autoptr(GBytes) bytes = NULL;
