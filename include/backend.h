@@ -55,9 +55,9 @@ typedef struct {
 	/* Connect, authenticate and check the account works; called before daemonizing so that a
 	 * bad password or certificate is reported on stderr. */
 	gboolean (*open)(mf_backend *b, GError **err);
-	/* Optional: called once the process has daemonized (threads do not survive the fork),
-	 * before the first request: background work may start. */
-	void (*start)(mf_backend *b);
+	/* Optional: called once the folders are listed, before daemonizing: what the backend
+	 * began in the background at open is finished (threads do not survive the fork). */
+	void (*settle)(mf_backend *b);
 	/* mf_folder*, parents before children. */
 	GPtrArray *(*list_folders)(mf_backend *b, GError **err);
 	/* All messages of one selectable folder, envelopes only, never a body. */

@@ -280,13 +280,13 @@ static gpointer warm_up_main(gpointer data)
 
 static char *index_path(ImapBackend *ib, const char *mailbox);
 
-/* After daemonizing (threads do not survive the fork): open the second connection, for INBOX's
- * first listing. With INBOX's listing saved from an earlier mount there is none to share, and
- * the pool opens connections as reads need them. */
-static void imap_start(mf_backend *b)
+/* Once the first connection has logged in: open the second, for INBOX's first listing, while
+ * the first lists the folders and checks INBOX's sizes. Both mostly wait for the server then,
+ * so the second login costs the mount little; later it would take CPU from the listing it
+ * is for. With INBOX's listing saved from an earlier mount there is none to share, and the
+ * pool opens connections as reads need them. */
+static void warm_up_begin(ImapBackend *ib)
 {
-	ImapBackend *ib = imap_backend(b);
-
 	if (ib->acct.state_dir) {
 		g_autofree char *saved = index_path(ib, "INBOX");
 
@@ -961,7 +961,17 @@ static gboolean imap_open(mf_backend *b, GError **err)
 	if (!c)
 		return FALSE;
 	pool_checkin(ib, c);
+	warm_up_begin(ib);
 	return TRUE;
+}
+
+/* Before daemonizing: the second connection is open (or failed) and in the pool. */
+static void imap_settle(mf_backend *b)
+{
+	ImapBackend *ib = imap_backend(b);
+
+	if (ib->warm_up)
+		g_thread_join(g_steal_pointer(&ib->warm_up));
 }
 
 /* Log out the idle connections; ones checked out right now go when they come back dead or
@@ -1008,7 +1018,7 @@ static void imap_free(mf_backend *b)
 static const mf_backend_ops imap_ops = {
 	.name = "imap",
 	.open = imap_open,
-	.start = imap_start,
+	.settle = imap_settle,
 	.list_folders = imap_list_folders,
 	.list_messages = imap_list_messages,
 	.list_messages_streamed = imap_list_messages_streamed,

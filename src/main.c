@@ -303,6 +303,8 @@ static int run(mf_daemon *d, const char *prog)
 	if (!mf_model_load_folders(d->model, &err))
 		return fail(err->message);
 	mf_model_check_inbox_sizes(d->model);
+	if (d->backend->ops->settle)
+		d->backend->ops->settle(d->backend);
 	d->cache = mf_bodycache_new(body_dir, (guint64)o->memory_cache_mb << 20, disk_mb << 20);
 	if (body_dir && !mf_bodycache_has_disk(d->cache))
 		mf_log_warn("cannot use %s: bodies are cached in memory only", body_dir);
@@ -324,8 +326,6 @@ static int run(mf_daemon *d, const char *prog)
 	/* Threads only now: fuse_daemonize() forks, and threads do not survive a fork. */
 	d->reader = mf_reader_new(d->model, d->cache, d->stats);
 	mf_fs_start(d->fs, d->se, d->model, d->reader);
-	if (d->backend->ops->start)
-		d->backend->ops->start(d->backend);
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 32);
 	fuse_loop_cfg_set_idle_threads(lc, 8);
