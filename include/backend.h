@@ -58,6 +58,9 @@ typedef struct {
 	/* Optional: called once the folders are listed, before daemonizing: what the backend
 	 * began in the background at open is finished (threads do not survive the fork). */
 	void (*settle)(mf_backend *b);
+	/* Optional: called once the process has daemonized, before the first request:
+	 * background work may start. */
+	void (*start)(mf_backend *b);
 	/* mf_folder*, parents before children. */
 	GPtrArray *(*list_folders)(mf_backend *b, GError **err);
 	/* All messages of one selectable folder, envelopes only, never a body. */

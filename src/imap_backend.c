@@ -53,6 +53,7 @@ typedef struct {
 	 * without a handshake in its way (see mf_imap_helper). */
 	GThread *warm_up;
 	gboolean warming; /* it is being opened: a helper waits for it */
+	gboolean warm_up_done; /* warm_up_begin ran (once a mount) */
 	guint next_id;
 	GHashTable *folders; /* raw name -> FolderState*, under lock */
 	GThreadPool *saver;  /* one thread writing index files, off the listing's critical path */
@@ -253,6 +254,10 @@ static void helper_give_back(mf_imap_conn *c, gpointer ud)
  * mf_imap_helper): on loopback it measured 10-20 ms better for 10,000 messages, through a
  * 20 ms round trip 15-60 ms worse. */
 #define SPLIT_WAIT_MAX_RTT_US 5000
+/* The first login's exchange quicker than this: the link is quick enough to open the second
+ * connection while mounting (Dovecot on loopback answers a login in about 5 ms; through a
+ * 20 ms round trip it takes 25). */
+#define WARM_UP_AT_MOUNT_MAX_US 12000
 
 static gpointer warm_up_main(gpointer data)
 {
@@ -280,13 +285,12 @@ static gpointer warm_up_main(gpointer data)
 
 static char *index_path(ImapBackend *ib, const char *mailbox);
 
-/* Once the first connection has logged in: open the second, for INBOX's first listing, while
- * the first lists the folders and checks INBOX's sizes. Both mostly wait for the server then,
- * so the second login costs the mount little; later it would take CPU from the listing it
- * is for. With INBOX's listing saved from an earlier mount there is none to share, and the
- * pool opens connections as reads need them. */
+/* Open the second connection, for INBOX's first listing, on a thread. With INBOX's listing
+ * saved from an earlier mount there is none to share, and the pool opens connections as
+ * reads need them. */
 static void warm_up_begin(ImapBackend *ib)
 {
+	ib->warm_up_done = TRUE;
 	if (ib->acct.state_dir) {
 		g_autofree char *saved = index_path(ib, "INBOX");
 
@@ -960,18 +964,37 @@ static gboolean imap_open(mf_backend *b, GError **err)
 
 	if (!c)
 		return FALSE;
+	/* On a quick link (the login's exchange, server's work included, under
+	 * WARM_UP_AT_MOUNT_MAX_US) the second connection is opened now, while this one lists the
+	 * folders and checks INBOX's sizes: both mostly wait for the server then, whereas opened
+	 * after mounting its login took CPU from the listing it is for. On a long link its login
+	 * is a run of round trips that would lengthen the mount, and a listing there shares only
+	 * with a connection that is ready anyway: it is opened after daemonizing (imap_start). */
+	gint64 rtt = mf_imap_conn_round_trip_us(c);
+
 	pool_checkin(ib, c);
-	warm_up_begin(ib);
+	if (rtt >= 0 && rtt < WARM_UP_AT_MOUNT_MAX_US)
+		warm_up_begin(ib);
 	return TRUE;
 }
 
-/* Before daemonizing: the second connection is open (or failed) and in the pool. */
+/* Before daemonizing: a second connection begun at open is open (or failed) and in the
+ * pool. */
 static void imap_settle(mf_backend *b)
 {
 	ImapBackend *ib = imap_backend(b);
 
 	if (ib->warm_up)
 		g_thread_join(g_steal_pointer(&ib->warm_up));
+}
+
+/* After daemonizing: the second connection, if it was not opened while mounting. */
+static void imap_start(mf_backend *b)
+{
+	ImapBackend *ib = imap_backend(b);
+
+	if (!ib->warm_up_done)
+		warm_up_begin(ib);
 }
 
 /* Log out the idle connections; ones checked out right now go when they come back dead or
@@ -1019,6 +1042,7 @@ static const mf_backend_ops imap_ops = {
 	.name = "imap",
 	.open = imap_open,
 	.settle = imap_settle,
+	.start = imap_start,
 	.list_folders = imap_list_folders,
 	.list_messages = imap_list_messages,
 	.list_messages_streamed = imap_list_messages_streamed,

@@ -906,6 +906,8 @@ static imap_response *conn_send_login(mf_imap_conn *c, const mf_imap_conn_opts *
 		goto out;
 	}
 	/* Segment 0 is the command line; each later one follows a "+" and ends with CRLF. */
+	gint64 t0 = g_get_monotonic_time();
+
 	if (!conn_write(c, first, err))
 		goto out;
 	mf_stats_command(c->stats, mf_imap_conn_has_cap(c, "AUTH=PLAIN") ? "AUTHENTICATE" : "LOGIN");
@@ -926,6 +928,10 @@ static imap_response *conn_send_login(mf_imap_conn *c, const mf_imap_conn_opts *
 	}
 	if (!tagged)
 		tagged = conn_wait_tagged(c, tag, err);
+	/* A login in one line is the first measure of the round trip (the server's work is in
+	 * it too, as in every command's): the mount decides with it how to open the pool. */
+	if (tagged && segs->len == 1)
+		c->min_wait_us = MIN(c->min_wait_us, g_get_monotonic_time() - t0);
 	if (tagged && (!tagged->tag || strcmp(tagged->tag, tag))) {
 		g_set_error(err, MF_ERROR, MF_ERR_PROTOCOL, "%s answered a command we did not send",
 			    c->host);

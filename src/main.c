@@ -326,6 +326,8 @@ static int run(mf_daemon *d, const char *prog)
 	/* Threads only now: fuse_daemonize() forks, and threads do not survive a fork. */
 	d->reader = mf_reader_new(d->model, d->cache, d->stats);
 	mf_fs_start(d->fs, d->se, d->model, d->reader);
+	if (d->backend->ops->start)
+		d->backend->ops->start(d->backend);
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 32);
 	fuse_loop_cfg_set_idle_threads(lc, 8);
