@@ -516,6 +516,8 @@ typedef struct Feeder {
 	guint8 who;
 	guint cmd[CHUNKS];  /* the batch's number for each chunk it took */
 	gboolean sent[CHUNKS], complete[CHUNKS];
+	char *first_args;   /* a chunk taken before the batch ran, to send first */
+	guint first;
 } Feeder;
 
 /* The second connection's envelopes into the listing: those of UIDs it does not have yet. */
@@ -594,8 +596,9 @@ static void sync_emit(SyncCtx *sc, mf_msg_meta *m)
 static gboolean feed_chunk(mf_imap_batch *b, gpointer ud)
 {
 	Feeder *fd = ud;
-	guint i;
-	g_autofree char *args = chunk_take(fd->q, fd->who, &i);
+	guint i = fd->first;
+	g_autofree char *args = fd->first_args ? g_steal_pointer(&fd->first_args)
+					       : chunk_take(fd->q, fd->who, &i);
 
 	if (!args)
 		return FALSE;
@@ -725,6 +728,11 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_ima
 
 	g_mutex_init(&q->lock);
 	g_cond_init(&q->published);
+	/* The lowest chunk is this connection's, whichever is ready first: only this one's
+	 * envelopes reach the sink as they arrive, the second's once a chunk is complete. A
+	 * second connection that took the bottom left ls with nothing to show for the time of
+	 * a whole chunk (seen: 30 ms into a 10,000-message listing). */
+	fd.first_args = chunk_take(q, CHUNK_MINE, &fd.first);
 	sync_ctx_init_part(&t.sc, sc);
 	t.sc.helper = sc->helper;
 	GThread *th = g_thread_new("listing-2", helper_part_main, &t);
@@ -735,6 +743,7 @@ static gboolean sync_full_shared(mf_imap_conn *c, SyncCtx *sc, Chunks *q, mf_ima
 	sc->parts_seen = 0;
 	gboolean ok = fetch_chunks(c, &fd, err);
 
+	g_clear_pointer(&fd.first_args, g_free); /* never sent if the batch failed at once */
 	/* The rest of the second connection's chunks, handed on as they arrive; if the listing
 	 * failed, it takes no more. */
 	g_mutex_lock(&q->lock);
