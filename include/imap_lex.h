@@ -30,9 +30,28 @@ static inline void imap_lex_skip_spaces(imap_cursor *c)
 		c->pos++;
 }
 
+/* A table, not a chain of comparisons: atoms (NIL, numbers, item names) are read at every
+ * field of every envelope of a listing. */
 static inline gboolean imap_lex_is_atom_stop(int ch)
 {
-	return ch < 0 || ch <= ' ' || ch == 0x7f || ch == '(' || ch == ')' || ch == '{' || ch == '"';
+	static const guint8 stop[256] = {
+		[0 ... ' '] = 1, [0x7f] = 1, ['('] = 1, [')'] = 1, ['{'] = 1, ['"'] = 1,
+	};
+
+	return ch < 0 || stop[ch & 0xff];
+}
+
+/* Whether the n octets at s are `lower` (lower-case ASCII) in any case: the NIL and month
+ * names that every envelope holds, without a call per comparison. */
+static inline gboolean imap_lex_caseeq(const char *s, const char *lower, gsize n)
+{
+	for (gsize i = 0; i < n; i++) {
+		guchar c = (guchar)s[i];
+
+		if ((c >= 'A' && c <= 'Z' ? c | 0x20 : c) != (guchar)lower[i])
+			return FALSE;
+	}
+	return TRUE;
 }
 
 /* Decimal digits only, no sign, no overflow past `max`. */

@@ -38,7 +38,7 @@ static gboolean read_atom(imap_cursor *c, const char **s, gsize *n)
 
 static gboolean is_nil(const char *s, gsize n)
 {
-	return n == 3 && g_ascii_strncasecmp(s, "NIL", 3) == 0;
+	return n == 3 && imap_lex_caseeq(s, "nil", 3);
 }
 
 /* Inside a list: 1 when an element follows, 0 at the closing ')' (consumed), -1 at the end

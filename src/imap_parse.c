@@ -352,7 +352,7 @@ static imap_value *parse_value(cursor *c, int depth, GError **err)
 	if (!scan_atom(c, &start, err))
 		return NULL;
 	gsize n = c->pos - start;
-	if (n == 3 && g_ascii_strncasecmp((const char *)c->p + start, "NIL", 3) == 0)
+	if (n == 3 && imap_lex_caseeq((const char *)c->p + start, "nil", 3))
 		return &nil_value;
 	imap_value *v = value_new_inline(IMAP_V_ATOM, n);
 	memcpy(v->str, c->p + start, n);
@@ -938,8 +938,8 @@ static gboolean read_digits(const char **s, int n, int *out)
 
 gboolean imap_parse_internaldate(const char *s, gint64 *out)
 {
-	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char months[12][4] = { "jan", "feb", "mar", "apr", "may", "jun",
+					    "jul", "aug", "sep", "oct", "nov", "dec" };
 	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int day, mon = -1, year, hh, mm, ss, zh, zm;
 
@@ -957,7 +957,7 @@ gboolean imap_parse_internaldate(const char *s, gint64 *out)
 	if (*s++ != '-')
 		return FALSE;
 	for (int i = 0; i < 12; i++) {
-		if (g_ascii_strncasecmp(s, months[i], 3) == 0) {
+		if (imap_lex_caseeq(s, months[i], 3)) {
 			mon = i;
 			break;
 		}
