@@ -1,5 +1,6 @@
 /* The memo of memo.h: one hash table under one mutex. */
 #include "memo.h"
+#include "strhash.h"
 
 struct mf_memo {
 	GMutex lock;
@@ -12,7 +13,7 @@ mf_memo *mf_memo_new(guint max_entries)
 	mf_memo *m = g_new0(mf_memo, 1);
 
 	g_mutex_init(&m->lock);
-	m->map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	m->map = g_hash_table_new_full(mf_str_hash, g_str_equal, g_free, g_free);
 	m->max = max_entries ? max_entries : 1;
 	return m;
 }

@@ -11,6 +11,7 @@
 #include "name.h"
 #include "log.h"
 #include "mferror.h"
+#include "strhash.h"
 
 struct mf_model {
 	GMutex lock;             /* structure of the tree, sizes, metadata */
@@ -71,7 +72,7 @@ static mf_node *node_new(mf_model *m, MfNodeKind kind, const char *name, mf_node
 	if (kind == MF_NODE_ROOT || kind == MF_NODE_DIR) {
 		n->subdirs = g_ptr_array_new();
 		n->msgs = g_ptr_array_new();
-		n->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+		n->by_name = g_hash_table_new(mf_str_hash, g_str_equal);
 	}
 	g_ptr_array_add(m->all_nodes, n);
 	return n;
