@@ -390,7 +390,7 @@ GBytes *mf_reader_read(mf_reader *r, mf_node *msg, guint64 off, guint64 size, GE
 		}
 	}
 	GBytes *out = NULL;
-	if (shown <= WHOLE_MAX || !(r->backend->caps & MF_BACKEND_PARTIAL) || cached) {
+	if (!big || cached) {
 		g_autoptr(GBytes) body = whole_body(r, msg, err);
 		if (body)
 			out = slice(body, off, size);
