@@ -122,11 +122,11 @@ typedef struct {
 	gboolean stream_broken; /* a UID out of order: the sink got only part */
 	MetaScratch scratch;
 	const mf_imap_helper *helper;
-	/* The bottom part of a shared listing (sync_full_shared): envelopes of a later chunk
-	 * than `cur_chunk` wait in `held` until the chunks below are complete. */
 	/* Envelopes only into `copies`, and no index (the second connection's part of a shared
 	 * listing: the listing's own index gets them, once, when they are handed on). */
 	gboolean collect_only;
+	/* The listing's own connection in a shared listing (sync_full_shared): envelopes of a
+	 * later chunk than `cur_chunk` wait in `held` until the chunks below are complete. */
 	struct Chunks *order;
 	struct Feeder *feeder;
 	GPtrArray *held;

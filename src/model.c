@@ -682,7 +682,6 @@ mf_node *mf_model_lookup(mf_model *m, mf_node *dir, const char *name, GError **e
 	return n;
 }
 
-/* Whether `dir` has an entry at or after readdir cookie `from_off`. Lock held. */
 /* A message node's UID is the low half of its inode number (msg_node_new): readdir walks
  * thousands of nodes, and reading the UID there spares a look into each one's meta. */
 static guint32 msg_uid(const mf_node *n)
@@ -690,6 +689,7 @@ static guint32 msg_uid(const mf_node *n)
 	return (guint32)n->ino;
 }
 
+/* Whether `dir` has an entry at or after readdir cookie `from_off`. Lock held. */
 static gboolean has_entries_from(const mf_node *dir, guint64 from_off)
 {
 	const guint64 msg_space = 1ULL << 32;
